@@ -1,0 +1,35 @@
+// Output schemas: Kusto's `typeof(name:type, ...)` literal, with `*` for "every input column".
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sandboxd/status.h"
+#include "sandboxd/types.h"
+
+namespace sandboxd {
+
+struct ColumnSpec {
+  std::string name;
+  ColumnType type;
+  bool operator==(const ColumnSpec&) const = default;
+};
+
+struct OutputSchema {
+  bool star = false;                // `*` appears (at most once, first)
+  std::vector<ColumnSpec> columns;  // the named columns after `*`
+  // Back to `typeof(...)` text with canonical type names.
+  std::string ToString() const;
+};
+
+// Parses `typeof(*, a:long, ['odd name']:string)`. Names may be bare identifiers or Kusto's
+// bracketed quoted form. Errors are BAD_REQUEST with the position and what was expected.
+StatusOr<OutputSchema> ParseTypeof(std::string_view text);
+
+// The concrete result columns: the input columns when `star`, then the named ones. A named column
+// that repeats an input column (or another named one) is BAD_REQUEST.
+StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,
+                                                const std::vector<ColumnSpec>& input_columns);
+
+}  // namespace sandboxd

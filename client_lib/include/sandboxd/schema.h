@@ -27,6 +27,17 @@ struct OutputSchema {
 // bracketed quoted form. Errors are BAD_REQUEST with the position and what was expected.
 StatusOr<OutputSchema> ParseTypeof(std::string_view text);
 
+// Parses one `name:type` pair (the same name and type rules as ParseTypeof), as CSV headers carry
+// them. Surrounding whitespace is allowed.
+StatusOr<ColumnSpec> ParseColumnSpec(std::string_view text);
+
+// A column name as typeof(...) writes it: bare when it is an identifier, else `['...']` with
+// backslash escapes.
+std::string FormatColumnName(std::string_view name);
+
+// Column names in SBXT: 1..1024 bytes of UTF-8 without NUL. BAD_REQUEST otherwise.
+Status CheckColumnName(std::string_view name);
+
 // The concrete result columns: the input columns when `star`, then the named ones. A named column
 // that repeats an input column (or another named one) is BAD_REQUEST.
 StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,

@@ -23,6 +23,8 @@ struct TableLimits {
   std::uint64_t max_cell_bytes = 64ULL << 20;
 };
 
+class Table;
+
 // Collects a table column by column (or row by row); Finish() lays out the SBXT buffer.
 class TableBuilder {
  public:
@@ -40,7 +42,7 @@ class TableBuilder {
   void AppendInt(std::size_t column, std::int32_t value);
   void AppendLong(std::size_t column, std::int64_t value);
   void AppendReal(std::size_t column, double value);
-  void AppendTicks(std::size_t column, std::int64_t ticks);   // datetime, timespan
+  void AppendTicks(std::size_t column, std::int64_t ticks);    // datetime, timespan
   void AppendText(std::size_t column, std::string_view text);  // decimal, string, guid, dynamic
 
   // Parses Kusto's text form of a cell (CSV input): empty is null except for strings.
@@ -49,6 +51,11 @@ class TableBuilder {
   // Checks that every column has the same length and every value is valid for its type; a misuse
   // (wrong type for a column) is reported here as BAD_REQUEST naming the column.
   StatusOr<std::string> Finish();
+  // Finish() and open the result as a Table.
+  StatusOr<Table> FinishTable(const TableLimits& limits = {});
+
+  // Cells appended to `column` so far.
+  std::uint64_t cell_count(std::size_t column) const;
 
  private:
   struct Impl;
@@ -81,6 +88,10 @@ class TableView {
   std::string FormatCell(std::size_t column, std::uint64_t row) const;
 
  private:
+  friend class Table;
+  // The same view over a moved copy of the same bytes.
+  TableView Rebased(std::span<const std::byte> buffer) const;
+
   struct Column {
     ColumnSpec spec;
     const std::byte* validity = nullptr;  // null when the column has no nulls
@@ -92,15 +103,22 @@ class TableView {
   std::vector<Column> columns_;
 };
 
-// An owning table: the buffer and its view.
+// Validates a buffer without keeping a view: TableView::Open's checks, for callers that only
+// need the verdict (TABLE_FORMAT.md calls this ValidateTable).
+Status ValidateTable(std::span<const std::byte> buffer, const TableLimits& limits);
+
+// An owning table: the buffer and its view. A default-constructed Table is the table with no
+// columns and no rows (a valid SBXT buffer); a moved-from Table has an empty buffer() and a view
+// with no columns and no rows.
 class Table {
  public:
-  Table() = default;
+  Table();
   static StatusOr<Table> FromBuffer(std::string buffer, const TableLimits& limits = {});
   const TableView& view() const { return view_; }
   const std::string& buffer() const { return buffer_; }
   std::uint64_t row_count() const { return view_.row_count(); }
   std::size_t column_count() const { return view_.column_count(); }
+  std::vector<ColumnSpec> columns() const { return view_.columns(); }
 
   Table(Table&& other) noexcept;
   Table& operator=(Table&& other) noexcept;
@@ -112,5 +130,10 @@ class Table {
   std::string buffer_;
   TableView view_;
 };
+
+// Rows of all `tables` in order, as one table (per-node results). Every table must have the same
+// columns (names and types, in order); BAD_REQUEST naming the first difference otherwise. No
+// tables gives the empty table.
+StatusOr<Table> ConcatTables(std::span<const Table> tables, const TableLimits& limits = {});
 
 }  // namespace sandboxd

@@ -1,6 +1,7 @@
 // Kusto's scalar types, as they travel in SBXT table buffers (proto/TABLE_FORMAT.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,11 +41,13 @@ constexpr std::int64_t kMaxDateTimeTicks = 2534023007999999999LL;
 // Kusto's text forms, as `sandboxctl` reads and writes them.
 std::string FormatDateTime(std::int64_t ticks);  // 2024-01-31T12:00:00.1234567Z (fraction trimmed)
 StatusOr<std::int64_t> ParseDateTime(std::string_view text);  // ISO 8601, Z or no zone = UTC
-std::string FormatTimeSpan(std::int64_t ticks);  // [-][d.]hh:mm:ss[.fffffff]
+std::string FormatTimeSpan(std::int64_t ticks);               // [-][d.]hh:mm:ss[.fffffff]
 StatusOr<std::int64_t> ParseTimeSpan(std::string_view text);
 // Canonical lower-case guid or an error; accepts upper case and braces on input.
 StatusOr<std::string> CanonicalGuid(std::string_view text);
 // Checks the decimal text form of TABLE_FORMAT.md.
 bool IsValidDecimalText(std::string_view text);
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
+bool IsValidUtf8(std::string_view text);
 
 }  // namespace sandboxd

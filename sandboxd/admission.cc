@@ -1,0 +1,49 @@
+#include "admission.h"
+
+namespace sandboxd {
+
+Admission::Admission(unsigned slots, unsigned max_queue) : slots_(slots), max_queue_(max_queue) {
+  for (unsigned i = slots; i > 0; --i) free_slots_.push_back(i - 1);
+}
+
+bool Admission::Submit(Start start) {
+  unsigned slot;
+  {
+    std::lock_guard lock(mu_);
+    if (free_slots_.empty()) {
+      if (queue_.size() >= max_queue_) return false;
+      queue_.push_back(std::move(start));
+      return true;
+    }
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  start(slot);
+  return true;
+}
+
+void Admission::Release(unsigned slot) {
+  Start next;
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.empty()) {
+      free_slots_.push_back(slot);
+      return;
+    }
+    next = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  next(slot);
+}
+
+unsigned Admission::running() const {
+  std::lock_guard lock(mu_);
+  return slots_ - static_cast<unsigned>(free_slots_.size());
+}
+
+unsigned Admission::queued() const {
+  std::lock_guard lock(mu_);
+  return static_cast<unsigned>(queue_.size());
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,33 @@
+// Admission control: at most `slots` sandboxes run at once (each slot is one unprivileged host
+// uid), at most `max_queue` requests wait; past that a request is answered OVERLOADED.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+namespace sandboxd {
+
+class Admission {
+ public:
+  using Start = std::function<void(unsigned slot)>;
+  Admission(unsigned slots, unsigned max_queue);
+
+  // Runs `start` with a free slot now, or queues it; false when the queue is full.
+  bool Submit(Start start);
+  // Gives the slot to the next queued request, or frees it.
+  void Release(unsigned slot);
+
+  unsigned running() const;
+  unsigned queued() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<unsigned> free_slots_;
+  std::deque<Start> queue_;
+  unsigned slots_;
+  unsigned max_queue_;
+};
+
+}  // namespace sandboxd

@@ -1,0 +1,454 @@
+#include "execution.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "cgroups.h"
+#include "launcher.h"
+#include "sandbox/sandbox_spec.h"
+#include "sandboxd/memfd.h"
+#include "sandboxd/table.h"
+#include "seccomp_policy.h"
+#include "text.h"
+
+namespace sandboxd {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kInlineResultBytes = 64 * 1024;
+constexpr std::size_t kMaxEventLine = 256 * 1024;
+constexpr std::size_t kMaxLogRecords = 10000;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  const char* desc = sigdescr_np(sig);
+  std::string name = abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+  if (desc != nullptr) name += std::string(" (") + desc + ")";
+  return name;
+}
+
+}  // namespace
+
+Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message) {
+  Answer answer;
+  answer.message.set_version(proto::PROTOCOL_VERSION_1);
+  answer.message.set_request_id(request_id);
+  auto* error = answer.message.mutable_error();
+  error->set_code(static_cast<proto::ErrorCode>(code));
+  error->set_message(SanitizeUtf8(message));
+  return answer;
+}
+
+struct Execution::Stream {
+  proto::LogRecord::Stream kind;
+  std::unique_ptr<asio::posix::stream_descriptor> pipe;
+  std::array<char, 16 * 1024> buffer{};
+  bool eof = false;
+};
+
+Execution::Execution(asio::io_context& io, const Services& services, PreparedRequest request,
+                     unsigned slot, AnswerCallback done)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      services_(services),
+      request_(std::move(request)),
+      slot_(slot),
+      done_(std::move(done)),
+      deadline_(strand_) {
+  sandbox_id_ = "s" + std::to_string(slot_) + "-" + std::to_string(::getpid()) + "-" +
+                std::to_string(Clock::now().time_since_epoch().count());
+}
+
+Execution::~Execution() {
+  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (services_.cgroups != nullptr) services_.cgroups->Remove(sandbox_id_);
+}
+
+void Execution::Start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    auto fail = [&](const Status& s) {
+      self->finished_ = true;
+      self->done_(ErrorAnswer(self->request_.request_id, s.code(), s.message()));
+    };
+    auto& req = self->request_;
+    const SandboxLimits& limits = req.limits;
+
+    // The control document the runner reads on fd 3.
+    nlohmann::json control;
+    control["script"] = req.script;
+    control["kargs"] = nlohmann::json::parse(req.kargs_json);
+    auto& columns = control["output_columns"] = nlohmann::json::array();
+    for (const auto& c : req.output_columns)
+      columns.push_back({{"name", c.name}, {"type", std::string(ColumnTypeName(c.type))}});
+    control["max_result_bytes"] = limits.max_result_bytes;
+    control["site_dir"] = "/sandbox/site";
+    control["artifacts_dir"] = "/sandbox/work/Temp";
+    const std::string control_text = control.dump();
+    auto control_fd = CreateSealedMemfd(
+        "sandboxd-control",
+        std::span(reinterpret_cast<const std::byte*>(control_text.data()), control_text.size()));
+    if (!control_fd.ok()) return fail(control_fd.status());
+    auto output_fd = CreateMemfd("sandboxd-result");
+    if (!output_fd.ok()) return fail(output_fd.status());
+    self->output_memfd_ = std::move(*output_fd);
+
+    // Pipes: the daemon keeps the read ends, the sandbox gets the write ends.
+    UniqueFd write_ends[4];
+    UniqueFd read_ends[4];
+    for (int i = 0; i < 4; ++i) {
+      int p[2];
+      if (::pipe2(p, O_CLOEXEC) != 0) return fail({ErrorCode::kInternal, "pipe2 failed"});
+      read_ends[i].reset(p[0]);
+      write_ends[i].reset(p[1]);
+    }
+
+    internal::LaunchRequest launch;
+    launch.set_sandbox_id(self->sandbox_id_);
+    launch.set_rootfs(req.image.rootfs);
+    launch.set_runtime_dir(self->services_.config.runtime_dir);
+    launch.set_artifacts_dir(req.artifacts_dir);
+    launch.set_site_dir(req.site_dir);
+    // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
+    const std::uint32_t udf_id = self->services_.config.sandbox_uid_base + 2 * self->slot_;
+    launch.set_outside_uid(udf_id);
+    launch.set_outside_gid(udf_id);
+    launch.set_outside_root_uid(udf_id + 1);
+    launch.set_outside_root_gid(udf_id + 1);
+    launch.set_tmp_bytes(limits.tmp_bytes);
+    launch.set_work_bytes(limits.work_bytes);
+    launch.set_shm_bytes(limits.shm_bytes);
+    launch.set_max_inodes(limits.max_inodes);
+    launch.set_max_open_files(limits.max_open_files);
+    launch.set_max_file_bytes(limits.work_bytes);
+    launch.set_hostname("sandbox");
+    for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
+      launch.add_argv(arg);
+    for (const char* var : {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work",
+                            "TMPDIR=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+                            "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
+      launch.add_env(var);
+    if (self->services_.seccomp != nullptr) launch.set_seccomp_program(self->services_.seccomp->program());
+    if (self->services_.cgroups != nullptr) {
+      auto procs = self->services_.cgroups->Create(self->sandbox_id_, limits);
+      if (!procs.ok()) return fail(procs.status());
+      for (const auto& path : *procs) launch.add_cgroup_procs(path);
+    }
+
+    SandboxFds fds{};
+    fds.fd[kControlFd] = control_fd->get();
+    fds.fd[kInputFd] = req.input_memfd.get();
+    fds.fd[kOutputFd] = self->output_memfd_.get();
+    fds.fd[kStdoutFd] = write_ends[0].get();
+    fds.fd[kStderrFd] = write_ends[1].get();
+    fds.fd[kEventsFd] = write_ends[2].get();
+    fds.fd[kStatusFd] = write_ends[3].get();
+
+    self->launch_start_ = Clock::now();
+    auto launched = self->services_.launcher->Launch(launch, fds);
+    if (!launched.ok()) return fail(launched.status());
+    self->run_start_ = Clock::now();
+    for (auto& w : write_ends) w.reset();  // only the sandbox holds them now
+    self->pidfd_ = std::move(launched->pidfd);
+    self->status_read_ = std::move(read_ends[3]);
+
+    const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
+                                               proto::LogRecord::LOGGING};
+    for (int i = 0; i < 3; ++i) {
+      auto stream = std::make_unique<Stream>();
+      stream->kind = kinds[i];
+      stream->pipe = std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
+      self->streams_.push_back(std::move(stream));
+    }
+    for (auto& stream : self->streams_) self->ReadStream(*stream);
+
+    // The pidfd turns readable when init exits; duplicate it so asio may own one copy.
+    self->pid_watch_ = std::make_unique<asio::posix::stream_descriptor>(
+        self->strand_, ::fcntl(self->pidfd_.get(), F_DUPFD_CLOEXEC, 0));
+    self->pid_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
+                                 [self](const boost::system::error_code&) { self->OnExited(); });
+
+    self->deadline_.expires_at(self->request_.received + std::chrono::milliseconds(limits.timeout_ms));
+    self->deadline_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->exited_) return;
+      self->Kill(ErrorCode::kTimeout,
+                 "the script ran past its time limit of " +
+                     FormatMillis(self->request_.limits.timeout_ms) + " and was stopped");
+    });
+  });
+}
+
+void Execution::Cancel() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (!self->exited_ && self->pidfd_) self->Kill(ErrorCode::kInternal, "the client went away");
+  });
+}
+
+void Execution::Kill(ErrorCode reason, std::string message) {
+  if (!kill_reason_) {
+    kill_reason_ = reason;
+    kill_message_ = std::move(message);
+  }
+  // Killing init tears down the whole pid namespace; the cgroup catches anything else.
+  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (services_.cgroups != nullptr) services_.cgroups->Kill(sandbox_id_);
+}
+
+void Execution::ReadStream(Stream& stream) {
+  stream.pipe->async_read_some(
+      asio::buffer(stream.buffer),
+      [self = shared_from_this(), &stream](const boost::system::error_code& ec, std::size_t n) {
+        if (ec) {
+          stream.eof = true;
+          self->MaybeFinish();
+          return;
+        }
+        self->OnStreamData(stream, n);
+        self->ReadStream(stream);
+      });
+}
+
+void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
+  log_bytes_ += bytes;
+  if (log_bytes_ > request_.limits.max_log_bytes) {
+    logs_truncated_ = true;
+    if (!kill_reason_)
+      Kill(ErrorCode::kOutputLimit, "the script wrote more than " +
+                                        std::to_string(request_.limits.max_log_bytes) +
+                                        " bytes of output and logs; the log is truncated");
+    return;
+  }
+  std::string_view chunk(stream.buffer.data(), bytes);
+  if (stream.kind == proto::LogRecord::LOGGING) {
+    ParseEvents(chunk);
+    return;
+  }
+  // stdout and stderr: appended to the stream's last record until a newline ends it.
+  if (logs_.empty() || logs_.back().stream() != stream.kind ||
+      (!logs_.back().message().empty() && logs_.back().message().back() == '\n')) {
+    if (logs_.size() >= kMaxLogRecords) {
+      logs_truncated_ = true;
+      return;
+    }
+    proto::LogRecord record;
+    record.set_stream(stream.kind);
+    record.set_time(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    logs_.push_back(std::move(record));
+  }
+  logs_.back().mutable_message()->append(chunk);
+}
+
+void Execution::ParseEvents(std::string_view chunk) {
+  events_partial_.append(chunk);
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = events_partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    const std::string_view line(events_partial_.data() + start, nl - start);
+    const auto event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!event.is_object()) continue;  // hostile or broken lines are dropped, never trusted
+    const auto text = [&](const char* key) {
+      auto it = event.find(key);
+      return it != event.end() && it->is_string() ? SanitizeUtf8(it->get<std::string>()) : std::string();
+    };
+    const std::string kind = text("kind");
+    if (kind == "log") {
+      if (logs_.size() >= kMaxLogRecords) {
+        logs_truncated_ = true;
+        continue;
+      }
+      proto::LogRecord record;
+      record.set_stream(proto::LogRecord::LOGGING);
+      if (auto it = event.find("time"); it != event.end() && it->is_number()) record.set_time(it->get<double>());
+      if (auto it = event.find("line"); it != event.end() && it->is_number_unsigned())
+        record.set_line(static_cast<std::uint32_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), UINT32_MAX)));
+      record.set_level(text("level"));
+      record.set_logger(text("logger"));
+      record.set_message(text("message"));
+      record.set_file(text("file"));
+      logs_.push_back(std::move(record));
+    } else if ((kind == "done" || kind == "error") && final_kind_.empty()) {
+      final_kind_ = kind;
+      final_code_ = text("code");
+      final_message_ = text("message");
+      const std::string traceback = text("traceback");
+      if (!traceback.empty()) final_message_ += "\n" + traceback;
+    }
+  }
+  events_partial_.erase(0, start);
+  if (events_partial_.size() > kMaxEventLine) {
+    logs_truncated_ = true;
+    events_partial_.clear();
+  }
+}
+
+void Execution::OnExited() {
+  exited_ = true;
+  run_end_ = Clock::now();
+  deadline_.cancel();
+  MaybeFinish();
+}
+
+void Execution::MaybeFinish() {
+  if (finished_ || !exited_) return;
+  for (const auto& s : streams_) {
+    if (!s->eof) return;
+  }
+  finished_ = true;
+  done_(Judge());
+}
+
+proto::Stats Execution::CollectStats() {
+  proto::Stats stats;
+  stats.set_queue_seconds(Seconds(launch_start_ - request_.received));
+  stats.set_setup_seconds(Seconds(run_start_ - launch_start_));
+  stats.set_run_seconds(Seconds(run_end_ - run_start_));
+  stats.set_wall_seconds(Seconds(Clock::now() - request_.received));
+  stats.set_bytes_in(request_.input_bytes);
+  return stats;
+}
+
+Answer Execution::Judge() {
+  proto::Stats stats = CollectStats();
+  // init wrote its report before it exited; the pipe holds it whole (it is far below PIPE_BUF).
+  std::array<std::byte, sizeof(InitReport) + 1> raw{};
+  ssize_t got = 0;
+  ::fcntl(status_read_.get(), F_SETFL, O_NONBLOCK);
+  while (static_cast<std::size_t>(got) < raw.size()) {
+    const ssize_t n = ::read(status_read_.get(), raw.data() + got, raw.size() - static_cast<std::size_t>(got));
+    if (n <= 0) break;
+    got += n;
+  }
+  const auto report = ParseInitReport(std::span(raw.data(), static_cast<std::size_t>(got)));
+  if (report) {
+    stats.set_cpu_user_seconds(static_cast<double>(report->user_usec) / 1e6);
+    stats.set_cpu_system_seconds(static_cast<double>(report->system_usec) / 1e6);
+    stats.set_peak_memory_bytes(report->max_rss_kib * 1024);
+  }
+  std::optional<CgroupOutcome> cgroup;
+  if (services_.cgroups != nullptr) {
+    cgroup = services_.cgroups->Outcome(sandbox_id_);
+    if (cgroup->peak_memory_bytes > 0) stats.set_peak_memory_bytes(cgroup->peak_memory_bytes);
+  }
+
+  auto fail = [&](ErrorCode code, const std::string& message) {
+    Answer answer = ErrorAnswer(request_.request_id, code, message);
+    auto* error = answer.message.mutable_error();
+    for (auto& record : logs_) {
+      record.set_message(SanitizeUtf8(record.message()));
+      *error->add_logs() = record;
+    }
+    *error->mutable_stats() = stats;
+    return answer;
+  };
+
+  // The order matters: what the daemon saw itself outranks what the sandbox says.
+  if (cgroup && cgroup->oom_killed)
+    return fail(ErrorCode::kMemoryLimit,
+                "the script used more than its memory limit of " +
+                    FormatBytes(request_.limits.memory_bytes) + " and was killed");
+  if (kill_reason_) return fail(*kill_reason_, kill_message_);
+  if (!report) return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
+  switch (report->kind) {
+    case InitReport::kSetupFailed:
+      return fail(ErrorCode::kInternal, std::string("sandbox setup failed: ") + report->message);
+    case InitReport::kPolicyViolation:
+      return fail(ErrorCode::kPolicyViolation,
+                  "the script made a system call the sandbox forbids: " +
+                      SeccompPolicy::SyscallName(report->value, report->arch) +
+                      "; the sandbox was stopped");
+    case InitReport::kSignaled:
+      if (report->value == SIGSYS)
+        return fail(ErrorCode::kPolicyViolation,
+                    "the script made a system call through a forbidden ABI (i386 or x32); the "
+                    "sandbox was stopped");
+      if (report->value == SIGKILL && cgroup && cgroup->oom_killed)
+        return fail(ErrorCode::kMemoryLimit, "the script ran out of memory");
+      return fail(ErrorCode::kScriptError,
+                  "the script's process was killed by " + SignalName(report->value));
+    case InitReport::kExited:
+      break;
+    default:
+      return fail(ErrorCode::kInternal, "the sandbox sent a malformed status report");
+  }
+  if (final_kind_ == "error") {
+    ErrorCode code = ErrorCode::kScriptError;
+    if (final_code_ == "SCHEMA_MISMATCH") code = ErrorCode::kSchemaMismatch;
+    if (final_code_ == "OUTPUT_LIMIT") code = ErrorCode::kOutputLimit;
+    return fail(code, final_message_.empty() ? "the script failed" : final_message_);
+  }
+  if (final_kind_ != "done" || report->value != 0)
+    return fail(ErrorCode::kScriptError,
+                "the script ended (exit code " + std::to_string(report->value) +
+                    ") without producing a result; see its stderr");
+  Answer answer = JudgeResult(stats);
+  if (answer.message.has_error()) {
+    const auto code = static_cast<ErrorCode>(answer.message.error().code());
+    return fail(code, answer.message.error().message());
+  }
+  return answer;
+}
+
+Answer Execution::JudgeResult(proto::Stats stats) {
+  const std::string& id = request_.request_id;
+  auto mapped = MappedFile::Map(output_memfd_.get(), request_.limits.max_result_bytes);
+  if (!mapped.ok()) {
+    if (mapped.status().code() == ErrorCode::kOutputLimit)
+      return ErrorAnswer(id, ErrorCode::kOutputLimit, "the result " + mapped.status().message());
+    return ErrorAnswer(id, ErrorCode::kInternal, "reading the result: " + mapped.status().message());
+  }
+  TableLimits limits;
+  limits.max_bytes = request_.limits.max_result_bytes;
+  auto view = TableView::Open(mapped->bytes(), limits);
+  if (!view.ok())
+    return ErrorAnswer(id, ErrorCode::kScriptError,
+                       "the sandbox returned a malformed result table: " + view.status().message());
+  // The runner has checked the schema; a sandbox is not believed, so check it again.
+  const auto columns = view->columns();
+  if (columns.size() != request_.output_columns.size())
+    return ErrorAnswer(id, ErrorCode::kSchemaMismatch,
+                       "the result has " + std::to_string(columns.size()) +
+                           " columns; the output schema has " +
+                           std::to_string(request_.output_columns.size()));
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const auto& want = request_.output_columns[i];
+    if (columns[i] != want)
+      return ErrorAnswer(id, ErrorCode::kSchemaMismatch,
+                         "result column " + std::to_string(i + 1) + " is '" + columns[i].name +
+                             ":" + std::string(ColumnTypeName(columns[i].type)) + "', expected '" +
+                             want.name + ":" + std::string(ColumnTypeName(want.type)) + "'");
+  }
+
+  Answer answer;
+  answer.message.set_version(proto::PROTOCOL_VERSION_1);
+  answer.message.set_request_id(id);
+  auto* result = answer.message.mutable_result();
+  auto bytes = mapped->bytes();
+  stats.set_bytes_out(bytes.size());
+  result->mutable_table()->set_size(bytes.size());
+  if (bytes.size() <= kInlineResultBytes) {
+    result->mutable_table()->set_inline_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else {
+    // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
+    auto sealed = CreateSealedMemfd("sandboxd-result", bytes);
+    if (!sealed.ok()) return ErrorAnswer(id, ErrorCode::kInternal, sealed.status().message());
+    result->mutable_table()->set_memfd_index(0);
+    answer.fds.push_back(std::move(*sealed));
+  }
+  for (auto& record : logs_) {
+    record.set_message(SanitizeUtf8(record.message()));
+    *result->add_logs() = std::move(record);
+  }
+  result->set_logs_truncated(logs_truncated_);
+  *result->mutable_stats() = stats;
+  return answer;
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,114 @@
+// One request's run through one fresh sandbox: launch, watch (deadline, output caps, exit),
+// then judge every byte that came back before it becomes an answer.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "images.h"
+#include "sandbox/init_report.h"
+#include "sandboxd.pb.h"
+#include "sandboxd/schema.h"
+#include "sandboxd/unique_fd.h"
+
+namespace sandboxd {
+
+class LauncherClient;
+class CgroupManager;
+class SeccompPolicy;
+
+// What the daemon's parts share with every execution.
+struct Services {
+  NodeConfig config;
+  LauncherClient* launcher = nullptr;
+  CgroupManager* cgroups = nullptr;        // null: no cgroup limits (tests of the plain path)
+  const SeccompPolicy* seccomp = nullptr;  // null: no syscall filter
+  ImageRegistry* images = nullptr;
+};
+
+// A request that passed validation, with the node's limits applied.
+struct PreparedRequest {
+  std::string request_id;
+  std::vector<ColumnSpec> output_columns;
+  std::string script;
+  std::string kargs_json;
+  ImageInfo image;
+  SandboxLimits limits;
+  UniqueFd input_memfd;  // sealed SBXT buffer
+  std::uint64_t input_bytes = 0;
+  std::string artifacts_dir;  // empty: none
+  std::string site_dir;       // empty: none
+  std::chrono::steady_clock::time_point received;
+};
+
+// The answer: a message and the descriptors that ride with it (a large result's memfd).
+struct Answer {
+  proto::DaemonMessage message;
+  std::vector<UniqueFd> fds;
+};
+using AnswerCallback = std::function<void(Answer)>;
+
+Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message);
+
+class Execution : public std::enable_shared_from_this<Execution> {
+ public:
+  Execution(boost::asio::io_context& io, const Services& services, PreparedRequest request,
+            unsigned slot, AnswerCallback done);
+  ~Execution();
+  // Launches the sandbox; the callback runs exactly once, from the io_context.
+  void Start();
+  // Ends the sandbox early (the client went away); the callback still runs.
+  void Cancel();
+
+ private:
+  struct Stream;
+  void ReadStream(Stream& stream);
+  void OnStreamData(Stream& stream, std::size_t bytes);
+  void OnExited();
+  void Kill(ErrorCode reason, std::string message);
+  void MaybeFinish();
+  Answer Judge();
+  Answer JudgeResult(proto::Stats stats);
+  void ParseEvents(std::string_view chunk);
+  proto::Stats CollectStats();
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  const Services& services_;
+  PreparedRequest request_;
+  unsigned slot_;
+  AnswerCallback done_;
+  std::string sandbox_id_;
+
+  UniqueFd output_memfd_;
+  UniqueFd status_read_;
+  UniqueFd pidfd_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> pid_watch_;
+  std::vector<std::unique_ptr<Stream>> streams_;  // stdout, stderr, events
+  boost::asio::steady_timer deadline_;
+  std::chrono::steady_clock::time_point launch_start_, run_start_, run_end_;
+
+  bool exited_ = false;
+  bool finished_ = false;
+  std::optional<ErrorCode> kill_reason_;
+  std::string kill_message_;
+  std::uint64_t log_bytes_ = 0;
+  bool logs_truncated_ = false;
+  std::vector<proto::LogRecord> logs_;
+  std::string events_partial_;
+  // The runner's closing event ("done" or "error"); only the first one counts.
+  std::string final_kind_;
+  std::string final_code_;
+  std::string final_message_;
+};
+
+}  // namespace sandboxd

@@ -1,0 +1,224 @@
+#include "launcher.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "sandboxd/framing.h"
+
+namespace sandboxd {
+namespace {
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+Status WriteProcFile(const std::string& path, const std::string& text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return {ErrorCode::kInternal, Errno("open " + path)};
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return {ErrorCode::kInternal, Errno("write " + path)};
+  return Status::Ok();
+}
+
+void CloseAllExcept(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 0;
+  for (int fd : keep) {
+    if (static_cast<unsigned>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
+    next = static_cast<unsigned>(fd) + 1;
+  }
+  ::syscall(SYS_close_range, next, ~0U, 0U);
+}
+
+constexpr unsigned long kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
+                                          CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+
+// Clones one sandbox init; returns its pid and pidfd, or an error for the daemon.
+StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
+                                       const SandboxFds& fds, int launcher_socket, int sigfd) {
+  int sync[2];
+  if (::pipe2(sync, O_CLOEXEC) != 0) return Status(ErrorCode::kInternal, Errno("pipe2"));
+  int pidfd = -1;
+  // A raw clone behaves like fork here (this process is single-threaded) and hands back a pidfd
+  // with no window in which the pid could be reused.
+  const long pid = ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd,
+                             nullptr, 0);
+  if (pid < 0) {
+    const std::string err = Errno("clone the sandbox namespaces");
+    ::close(sync[0]);
+    ::close(sync[1]);
+    return Status(ErrorCode::kInternal, err);
+  }
+  if (pid == 0) {
+    (void)launcher_socket;
+    (void)sigfd;
+    // Keep only the sandbox's descriptors and the sync pipe: nothing else of the launcher's.
+    std::vector<int> keep(fds.fd, fds.fd + kSandboxFdCount);
+    keep.push_back(sync[0]);
+    CloseAllExcept(keep);
+    // Die with the launcher; the sync pipe catches a launcher that died before this line.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    char go = 0;
+    if (::read(sync[0], &go, 1) != 1 || go != 'G') ::_exit(1);
+    ::close(sync[0]);
+    // Entered only now, so the namespace's root is the sandbox's own cgroup.
+    if (!request.cgroup_procs().empty()) ::unshare(CLONE_NEWCGROUP);
+    RunSandboxInit(request, fds);
+  }
+  ::close(sync[0]);
+  UniqueFd go_pipe(sync[1]);
+  LaunchedSandbox launched;
+  launched.pid = static_cast<pid_t>(pid);
+  launched.pidfd.reset(pidfd);
+
+  const std::string proc = "/proc/" + std::to_string(pid);
+  // Two unprivileged host ids per slot: one for the sandbox's root (init, which owns the mounts)
+  // and one for the UDF. Host uid 0 is never mapped.
+  Status status = WriteProcFile(proc + "/uid_map", "0 " + std::to_string(request.outside_root_uid()) +
+                                                       " 1\n" + std::to_string(kSandboxUid) + " " +
+                                                       std::to_string(request.outside_uid()) + " 1\n");
+  if (status.ok()) status = WriteProcFile(proc + "/setgroups", "deny");
+  if (status.ok())
+    status = WriteProcFile(proc + "/gid_map", "0 " + std::to_string(request.outside_root_gid()) +
+                                                  " 1\n" + std::to_string(kSandboxGid) + " " +
+                                                  std::to_string(request.outside_gid()) + " 1\n");
+  for (const auto& procs : request.cgroup_procs()) {
+    if (status.ok()) status = WriteProcFile(procs, std::to_string(pid));
+  }
+  if (!status.ok()) {
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+    return status;
+  }
+  if (::write(go_pipe.get(), "G", 1) != 1) {
+    ::kill(static_cast<pid_t>(pid), SIGKILL);
+    return Status(ErrorCode::kInternal, Errno("start the sandbox"));
+  }
+  return launched;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start() {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return Status(ErrorCode::kInternal, Errno("socketpair for the launcher"));
+  const pid_t daemon_pid = ::getpid();
+  const std::string daemon_pid_text = std::to_string(daemon_pid);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status(ErrorCode::kInternal, Errno("fork the launcher"));
+  if (pid == 0) {
+    // Only async-signal-safe calls until execve.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (::dup2(pair[1], 3) < 0) ::_exit(127);
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);
+    const char* argv[] = {"sandboxd-launcher", kLauncherModeFlag, daemon_pid_text.c_str(), nullptr};
+    const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+    ::execve("/proc/self/exe", const_cast<char**>(argv), const_cast<char**>(envp));
+    ::_exit(127);
+  }
+  ::close(pair[1]);
+  return std::unique_ptr<LauncherClient>(new LauncherClient(UniqueFd(pair[0]), pid));
+}
+
+LauncherClient::~LauncherClient() {
+  socket_.reset();  // the launcher exits on EOF
+  if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+}
+
+StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& request,
+                                                 const SandboxFds& fds) {
+  std::lock_guard lock(mu_);
+  std::string payload;
+  request.SerializeToString(&payload);
+  if (Status s = SendFrame(socket_.get(), payload, std::span<const int>(fds.fd, kSandboxFdCount));
+      !s.ok())
+    return Status(ErrorCode::kInternal, "launcher unreachable: " + s.message());
+  FrameReader reader(1 << 20, 1);
+  auto frame = reader.ReadOne(socket_.get());
+  if (!frame.ok()) return Status(ErrorCode::kInternal, "launcher did not answer: " + frame.status().message());
+  internal::LaunchReply reply;
+  if (!reply.ParseFromString(frame->payload) || reply.sandbox_id() != request.sandbox_id())
+    return Status(ErrorCode::kInternal, "launcher answered with a malformed reply");
+  if (!reply.ok()) return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply.error());
+  if (frame->fds.size() != 1) return Status(ErrorCode::kInternal, "launcher sent no pidfd");
+  LaunchedSandbox launched;
+  launched.pid = reply.pid();
+  launched.pidfd = std::move(frame->fds[0]);
+  return launched;
+}
+
+int RunLauncher(int socket_fd, pid_t daemon_pid) {
+  ::prctl(PR_SET_NAME, "sandboxd-launch", 0, 0, 0);
+  if (::getppid() != daemon_pid) return 1;  // the daemon died before we set PDEATHSIG
+  // Sandboxes must not inherit root's supplementary groups (they would show as nobody).
+  if (::setgroups(0, nullptr) != 0) return 1;
+
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  const int sigfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) return 1;
+
+  FrameReader reader(16 << 20, kSandboxFdCount);
+  for (;;) {
+    pollfd pfds[2] = {{socket_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (::poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if ((pfds[1].revents & POLLIN) != 0) {
+      signalfd_siginfo info;
+      while (::read(sigfd, &info, sizeof(info)) > 0) {
+      }
+      while (::waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
+      }
+    }
+    if ((pfds[0].revents & (POLLIN | POLLHUP)) == 0) continue;
+    auto state = reader.ReadFrom(socket_fd);
+    if (!state.ok() || *state == FrameReader::ReadState::kClosed) return 0;
+    while (reader.HasFrame()) {
+      Frame frame = reader.Next();
+      internal::LaunchRequest request;
+      internal::LaunchReply reply;
+      UniqueFd pidfd;
+      if (!request.ParseFromString(frame.payload) || frame.fds.size() != kSandboxFdCount) {
+        reply.set_error("malformed launch request");
+      } else {
+        reply.set_sandbox_id(request.sandbox_id());
+        SandboxFds fds{};
+        for (int i = 0; i < kSandboxFdCount; ++i) fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
+        auto launched = CloneSandbox(request, fds, socket_fd, sigfd);
+        if (launched.ok()) {
+          reply.set_ok(true);
+          reply.set_pid(launched->pid);
+          pidfd = std::move(launched->pidfd);
+        } else {
+          reply.set_error(launched.status().message());
+        }
+      }
+      std::string payload;
+      reply.SerializeToString(&payload);
+      const int pidfd_raw = pidfd.get();
+      const Status sent = pidfd ? SendFrame(socket_fd, payload, std::span<const int>(&pidfd_raw, 1))
+                                : SendFrame(socket_fd, payload);
+      if (!sent.ok()) return 1;
+    }
+  }
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,175 @@
+// sandboxd: runs Python UDFs for a query engine, each in a fresh, confined sandbox.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "cgroups.h"
+#include "config.h"
+#include "launcher.h"
+#include "seccomp_policy.h"
+#include "server.h"
+
+namespace {
+
+std::string DefaultSeccompPolicy() {
+  if (std::filesystem::exists(SANDBOXD_DEFAULT_SECCOMP_POLICY)) return SANDBOXD_DEFAULT_SECCOMP_POLICY;
+  return SANDBOXD_SOURCE_SECCOMP_POLICY;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sandboxd;
+  // Launcher mode: exec'd by the daemon itself, before any thread exists.
+  if (argc == 3 && std::string(argv[1]) == kLauncherModeFlag)
+    return RunLauncher(3, static_cast<pid_t>(std::atol(argv[2])));
+
+  CLI::App app{"sandboxd: runs Python user-defined functions in confined sandboxes"};
+  NodeConfig config;
+  std::string config_path = "/etc/sandboxd/sandboxd.conf";
+  bool foreground = false;
+  bool no_cgroups = false;
+  bool no_seccomp = false;
+  std::string log_level = "info";
+  std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group, seccomp_policy;
+  std::optional<unsigned> max_sandboxes, max_queue;
+  std::optional<std::uint32_t> uid_base;
+  app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
+  app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
+  app.add_option("--socket", socket, "Unix socket to listen on");
+  app.add_option("--images-dir", images_dir, "where built runtime images live");
+  app.add_option("--runtime-dir", runtime_dir, "the Python runner folder mounted into sandboxes");
+  app.add_option("--cgroup-root", cgroup_root, "a delegated cgroup v2 dir or the v1 mount root");
+  app.add_option("--cgroup-v1-group", cgroup_group, "this daemon's group in each cgroup v1 hierarchy");
+  app.add_option("--seccomp-policy", seccomp_policy, "seccomp policy file");
+  app.add_option("--max-sandboxes", max_sandboxes, "sandboxes running at once");
+  app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
+  app.add_option("--uid-base", uid_base, "host uid of sandbox slot 0 (never 0)");
+  app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
+  app.add_flag("--no-seccomp", no_seccomp, "development only: no syscall filter");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("sandboxd"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern(foreground ? "%Y-%m-%dT%H:%M:%S.%e %l %v" : "%l %v");
+
+  if (std::filesystem::exists(config_path) || app.count("--config") > 0) {
+    if (Status s = LoadConfigFile(config_path, config); !s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 2;
+    }
+  }
+  if (socket) config.socket_path = *socket;
+  if (images_dir) config.images_dir = *images_dir;
+  if (runtime_dir) config.runtime_dir = *runtime_dir;
+  if (cgroup_root) config.cgroup_root = *cgroup_root;
+  if (cgroup_group) config.cgroup_v1_group = *cgroup_group;
+  if (seccomp_policy) config.seccomp_policy_path = *seccomp_policy;
+  if (max_sandboxes) config.max_sandboxes = *max_sandboxes;
+  if (max_queue) config.max_queue = *max_queue;
+  if (uid_base) config.sandbox_uid_base = *uid_base;
+  if (config.sandbox_uid_base == 0) {
+    spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
+    return 2;
+  }
+  if (config.seccomp_policy_path.empty()) config.seccomp_policy_path = DefaultSeccompPolicy();
+
+  // The launcher first: it must be exec'd before this process has any thread.
+  auto launcher = LauncherClient::Start();
+  if (!launcher.ok()) {
+    spdlog::critical("{}", launcher.status().message());
+    return 1;
+  }
+
+  std::optional<SeccompPolicy> seccomp;
+  if (!no_seccomp) {
+    auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path);
+    if (!policy.ok()) {
+      spdlog::critical("seccomp policy: {}", policy.status().message());
+      return 1;
+    }
+    seccomp = std::move(*policy);
+    spdlog::info("seccomp policy {} compiled ({} instructions)", config.seccomp_policy_path,
+                 seccomp->program().size() / 8);
+  }
+  std::unique_ptr<CgroupManager> cgroups;
+  if (!no_cgroups) {
+    auto detected = DetectCgroupManager(config.cgroup_root, config.cgroup_v1_group);
+    if (!detected.ok()) {
+      spdlog::critical("cgroups: {}", detected.status().message());
+      return 1;
+    }
+    cgroups = std::move(*detected);
+    const int stale = cgroups->RemoveStale();
+    spdlog::info("{}; removed {} stale sandbox cgroups", cgroups->Describe(), stale);
+  }
+
+  ImageRegistry images(config.images_dir);
+  Services services;
+  services.config = config;
+  services.launcher = launcher->get();
+  services.cgroups = cgroups.get();
+  services.seccomp = seccomp ? &*seccomp : nullptr;
+  services.images = &images;
+
+  boost::asio::io_context io;
+  Server server(io, services);
+  if (Status s = server.Listen(); !s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  spdlog::info("listening on {} ({} sandboxes, queue {}, images in {})", config.socket_path,
+               config.max_sandboxes, config.max_queue, config.images_dir);
+
+  // SIGTERM drains: no new connections, running requests finish, then exit.
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  bool draining = false;
+  boost::asio::steady_timer drain_timer(io);
+  std::function<void()> wait_drained = [&] {
+    if (server.admission().running() == 0 && server.admission().queued() == 0) return io.stop();
+    drain_timer.expires_after(std::chrono::milliseconds(50));
+    drain_timer.async_wait([&](const boost::system::error_code&) { wait_drained(); });
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec || draining) return;
+    draining = true;
+    spdlog::info("signal {}: draining", sig);
+    sd_notify(0, "STOPPING=1");
+    server.StopAccepting();
+    wait_drained();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // systemd: ready, and the watchdog fed from the event loop so a stuck loop gets restarted.
+  sd_notify(0, "READY=1");
+  std::uint64_t watchdog_usec = 0;
+  boost::asio::steady_timer watchdog(io);
+  std::function<void()> feed = [&] {
+    sd_notify(0, "WATCHDOG=1");
+    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) feed();
+    });
+  };
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) feed();
+
+  std::vector<std::thread> threads;
+  const unsigned n = std::max(1U, config.io_threads);
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  ::unlink(config.socket_path.c_str());
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,178 @@
+// PID 1 of a sandbox. It builds the namespaces' contents, forks the UDF (which is never PID 1),
+// reaps every process, ends the sandbox the moment the UDF ends or the seccomp policy is hit,
+// and reports status and rusage on a pipe that only it holds.
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "sandbox/init_report.h"
+#include "sandbox/sandbox_spec.h"
+#include "sandbox/udf_process.h"
+
+namespace sandboxd {
+namespace {
+
+void WriteReport(int fd, InitReport report) {
+  rusage usage{};
+  ::getrusage(RUSAGE_CHILDREN, &usage);
+  report.user_usec = static_cast<std::uint64_t>(usage.ru_utime.tv_sec) * 1000000U +
+                     static_cast<std::uint64_t>(usage.ru_utime.tv_usec);
+  report.system_usec = static_cast<std::uint64_t>(usage.ru_stime.tv_sec) * 1000000U +
+                       static_cast<std::uint64_t>(usage.ru_stime.tv_usec);
+  report.max_rss_kib = static_cast<std::uint64_t>(usage.ru_maxrss);
+  const char* p = reinterpret_cast<const char*>(&report);
+  std::size_t left = sizeof(report);
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
+
+[[noreturn]] void FailSetup(int status_fd, const std::string& message) {
+  InitReport report;
+  report.kind = InitReport::kSetupFailed;
+  std::strncpy(report.message, message.c_str(), sizeof(report.message) - 1);
+  WriteReport(status_fd, report);
+  ::_exit(1);
+}
+
+// Kills every other process of the namespace and reaps them all.
+void EndEverything() {
+  ::kill(-1, SIGKILL);
+  while (::waitpid(-1, nullptr, __WALL) > 0 || errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds) {
+  const int status_fd = fds.fd[kStatusFd];
+  // Become the namespace's root (an unprivileged host uid) rather than staying host root.
+  if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
+    FailSetup(status_fd, std::string("become the sandbox's root: ") + std::strerror(errno));
+  // Nothing in the sandbox may open init's descriptors through /proc/1/fd.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  if (auto err = SetUpMountNamespace(request); !err.empty()) FailSetup(status_fd, err);
+  if (auto err = SetUpNetworkNamespace(); !err.empty()) FailSetup(status_fd, err);
+  if (auto err = SetUpUtsNamespace(request.hostname()); !err.empty()) FailSetup(status_fd, err);
+
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  const int sigfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) FailSetup(status_fd, std::string("signalfd: ") + std::strerror(errno));
+
+  int channel[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
+    FailSetup(status_fd, std::string("socketpair: ") + std::strerror(errno));
+
+  const pid_t udf = ::fork();
+  if (udf < 0) FailSetup(status_fd, std::string("fork the UDF: ") + std::strerror(errno));
+  if (udf == 0) {
+    ::close(channel[0]);
+    ::close(sigfd);
+    ::close(status_fd);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    RunUdfProcess(request, fds, channel[1]);
+  }
+  ::close(channel[1]);
+  for (int i = 0; i < kSandboxFdCount; ++i) {
+    if (i != kStatusFd) ::close(fds.fd[i]);
+  }
+
+  // The setup channel yields the seccomp listener, or an error text, then EOF at execve.
+  int listener = -1;
+  for (;;) {
+    char buf[512];
+    iovec iov{buf, sizeof(buf) - 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(channel[0], &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
+      std::memcpy(&listener, CMSG_DATA(cmsg), sizeof(int));
+      continue;
+    }
+    buf[n] = '\0';
+    EndEverything();
+    FailSetup(status_fd, std::string("starting the UDF: ") + buf);
+  }
+  ::close(channel[0]);
+
+  InitReport report;
+  bool udf_done = false;
+  while (!udf_done) {
+    pollfd pfds[2] = {{sigfd, POLLIN, 0}, {listener, POLLIN, 0}};
+    const int ready = ::poll(pfds, listener >= 0 ? 2 : 1, -1);
+    if (ready < 0 && errno != EINTR) break;
+    if (listener >= 0 && (pfds[1].revents & POLLIN) != 0) {
+      // The policy's "anything else" action: note the call, then end the whole sandbox.
+      seccomp_notif notif{};
+      if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) == 0) {
+        report.kind = InitReport::kPolicyViolation;
+        report.value = notif.data.nr;
+        report.arch = notif.data.arch;
+        EndEverything();
+        udf_done = true;
+        break;
+      }
+    }
+    if (listener >= 0 && (pfds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) != 0 &&
+        (pfds[1].revents & POLLIN) == 0) {
+      // Every process under the filter is gone; only SIGCHLD is left to wait for.
+      ::close(listener);
+      listener = -1;
+    }
+    if ((pfds[0].revents & POLLIN) != 0) {
+      signalfd_siginfo info;
+      while (::read(sigfd, &info, sizeof(info)) > 0) {
+      }
+      int status = 0;
+      pid_t pid;
+      while ((pid = ::waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+        if (pid != udf) continue;
+        if (WIFEXITED(status)) {
+          report.kind = InitReport::kExited;
+          report.value = WEXITSTATUS(status);
+        } else {
+          report.kind = InitReport::kSignaled;
+          report.value = WTERMSIG(status);
+        }
+        udf_done = true;
+      }
+    }
+  }
+  // Whatever the UDF left behind (daemons, zombies, stopped children) ends with it.
+  EndEverything();
+  WriteReport(status_fd, report);
+  ::_exit(0);
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,126 @@
+// The sandbox's filesystem: the image read-only at /, a fresh /proc, a minimal /dev, size-limited
+// tmpfs for /tmp, /dev/shm and the work folder, the runner and artifacts read-only; no /sys, no
+// host paths. Runs in init, in the new mount namespace, before pivot_root.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "sandbox/sandbox_spec.h"
+
+namespace sandboxd {
+namespace {
+
+std::string Fail(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::string Mount(const std::string& source, const std::string& target, const char* fstype,
+                  unsigned long flags, const std::string& data = "") {
+  if (::mount(source.empty() ? nullptr : source.c_str(), target.c_str(), fstype, flags,
+              data.empty() ? nullptr : data.c_str()) != 0) {
+    return Fail("mount " + (source.empty() ? std::string(fstype ? fstype : "") : source) + " on " +
+                target);
+  }
+  return "";
+}
+
+// A read-only bind: bind first, then remount, because MS_RDONLY is ignored on the first call.
+std::string BindReadOnly(const std::string& source, const std::string& target, unsigned long extra) {
+  if (auto err = Mount(source, target, nullptr, MS_BIND | MS_REC); !err.empty()) return err;
+  return Mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra);
+}
+
+std::string Tmpfs(const std::string& target, std::uint64_t bytes, std::uint64_t inodes,
+                  const std::string& mode, unsigned long flags, const std::string& owner = "") {
+  std::string data = "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) +
+                     ",mode=" + mode;
+  if (!owner.empty()) data += "," + owner;
+  return Mount("tmpfs", target, "tmpfs", flags, data);
+}
+
+std::string Touch(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0444);
+  if (fd < 0) return Fail("create " + path);
+  ::close(fd);
+  return "";
+}
+
+}  // namespace
+
+std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
+  // Nothing we mount may propagate back to the host.
+  if (auto err = Mount("", "/", nullptr, MS_REC | MS_PRIVATE); !err.empty()) return err;
+
+  const std::string root = request.rootfs();
+  if (auto err = BindReadOnly(root, root, 0); !err.empty()) return err;
+
+  if (auto err = Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      !err.empty())
+    return err;
+
+  // A minimal /dev: the five harmless character devices, bound from the host, and a private shm.
+  const std::string dev = root + "/dev";
+  if (auto err = Tmpfs(dev, 1 << 20, 64, "0755", MS_NOSUID | MS_NOEXEC); !err.empty()) return err;
+  for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
+    const std::string target = dev + "/" + node;
+    if (auto err = Touch(target); !err.empty()) return err;
+    if (auto err = Mount(std::string("/dev/") + node, target, nullptr, MS_BIND); !err.empty())
+      return err;
+    // Read-only mounts still let a character device be written (writes bypass the mount).
+    if (auto err = Mount("", target, nullptr,
+                         MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_RDONLY);
+        !err.empty())
+      return err;
+  }
+  for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
+                                 {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}}) {
+    if (::symlink(to, (dev + "/" + name).c_str()) != 0) return Fail("symlink /dev/" + std::string(name));
+  }
+  if (::mkdir((dev + "/shm").c_str(), 0755) != 0) return Fail("mkdir /dev/shm");
+  if (auto err = Tmpfs(dev + "/shm", request.shm_bytes(), request.max_inodes(), "1777",
+                       MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      !err.empty())
+    return err;
+  if (auto err = Mount("", dev, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+                       "size=1048576,nr_inodes=64,mode=0755");
+      !err.empty())
+    return err;
+
+  if (auto err = Tmpfs(root + "/tmp", request.tmp_bytes(), request.max_inodes(), "1777",
+                       MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      !err.empty())
+    return err;
+
+  // The work folder belongs to the UDF's user; Temp holds the artifacts, read-only.
+  const std::string work = root + "/sandbox/work";
+  if (auto err = Tmpfs(work, request.work_bytes(), request.max_inodes(), "0755",
+                       MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                       "uid=" + std::to_string(kSandboxUid) + ",gid=" + std::to_string(kSandboxGid));
+      !err.empty())
+    return err;
+  if (::mkdir((work + "/Temp").c_str(), 0755) != 0) return Fail("mkdir Temp");
+  if (!request.artifacts_dir().empty()) {
+    if (auto err = BindReadOnly(request.artifacts_dir(), work + "/Temp", MS_NOEXEC); !err.empty())
+      return err;
+  }
+  if (auto err = BindReadOnly(request.runtime_dir(), root + "/sandbox/runtime", 0); !err.empty())
+    return err;
+  if (!request.site_dir().empty()) {
+    // Installed bundles may hold compiled extensions, so this one read-only bind keeps exec.
+    if (auto err = BindReadOnly(request.site_dir(), root + "/sandbox/site", 0); !err.empty())
+      return err;
+  }
+
+  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
+  if (::chdir(root.c_str()) != 0) return Fail("chdir to the new root");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");
+  if (::umount2(".", MNT_DETACH) != 0) return Fail("detach the old root");
+  if (::chdir("/sandbox/work") != 0) return Fail("chdir /sandbox/work");
+  return "";
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,13 @@
+// The UDF process of a sandbox (forked by its init).
+#pragma once
+
+#include "sandbox/sandbox_spec.h"
+
+namespace sandboxd {
+
+// Never returns: execs the runner, or reports the failing step on `channel` and exits 127.
+// `channel` is a SOCK_SEQPACKET socket to init; it also carries the seccomp listener descriptor.
+[[noreturn]] void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds,
+                                int channel);
+
+}  // namespace sandboxd

@@ -1,0 +1,238 @@
+#include "server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+#include "request.h"
+#include "sandboxd/framing.h"
+
+namespace sandboxd {
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+
+namespace {
+constexpr std::uint64_t kOverloadRetryMs = 1000;
+}
+
+// One client connection. Frames are read on the session's strand; answers may come from any
+// execution and are written under a mutex, one whole frame at a time.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, stream_protocol::socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        reader_(server.services().config.max_frame_bytes, kMaxFdsPerFrame) {}
+
+  void Start() {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        !PeerAllowed(cred)) {
+      spdlog::warn("refused peer uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);
+      Send(ErrorAnswer("", ErrorCode::kBadRequest,
+                       "permission denied: uid " + std::to_string(cred.uid) +
+                           " may not use this sandboxd (see allowed_uids / allowed_gids)"));
+      Close();
+      return;
+    }
+    socket_.non_blocking(true);
+    ReadLoop();
+  }
+
+  void Send(Answer answer) {
+    std::lock_guard lock(write_mu_);
+    if (closed_) return;
+    std::string payload;
+    answer.message.SerializeToString(&payload);
+    std::vector<int> raw;
+    for (const auto& fd : answer.fds) raw.push_back(fd.get());
+    if (Status s = SendFrame(socket_.native_handle(), payload, raw); !s.ok())
+      spdlog::info("answer to request '{}' not delivered: {}", answer.message.request_id(), s.message());
+  }
+
+ private:
+  bool PeerAllowed(const ucred& cred) const {
+    const auto& config = server_.services().config;
+    return cred.uid == 0 || cred.uid == ::geteuid() ||
+           std::find(config.allowed_uids.begin(), config.allowed_uids.end(), cred.uid) != config.allowed_uids.end() ||
+           std::find(config.allowed_gids.begin(), config.allowed_gids.end(), cred.gid) != config.allowed_gids.end();
+  }
+
+  void ReadLoop() {
+    socket_.async_wait(stream_protocol::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                         if (ec) return self->OnClosed();
+                         auto state = self->reader_.ReadFrom(self->socket_.native_handle());
+                         while (self->reader_.HasFrame()) self->Handle(self->reader_.Next());
+                         if (!state.ok()) {
+                           // A frame we cannot delimit (oversized, torn): answer, then hang up,
+                           // since nothing after it can be framed.
+                           self->Send(ErrorAnswer("", state.status().code(), state.status().message()));
+                           return self->OnClosed();
+                         }
+                         if (*state == FrameReader::ReadState::kClosed) return self->OnClosed();
+                         self->ReadLoop();
+                       });
+  }
+
+  void Handle(Frame frame) {
+    proto::ClientMessage message;
+    if (!message.ParseFromString(frame.payload))
+      return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the frame is not a valid ClientMessage"));
+    if (message.version() != proto::PROTOCOL_VERSION_1)
+      return Send(ErrorAnswer("", ErrorCode::kBadRequest,
+                              "unsupported protocol version " + std::to_string(message.version()) +
+                                  " (this daemon speaks 1)"));
+    switch (message.body_case()) {
+      case proto::ClientMessage::kExecute:
+        return Execute(message.execute(), frame.fds);
+      case proto::ClientMessage::kListImages:
+        return ListImages();
+      case proto::ClientMessage::kClearCache: {
+        Answer answer;
+        answer.message.set_version(proto::PROTOCOL_VERSION_1);
+        answer.message.mutable_cache_cleared()->set_entries_removed(0);
+        return Send(std::move(answer));
+      }
+      default:
+        return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the message has no request in it"));
+    }
+  }
+
+  void ListImages() {
+    Answer answer;
+    answer.message.set_version(proto::PROTOCOL_VERSION_1);
+    auto* list = answer.message.mutable_images();
+    list->set_default_image(server_.services().config.default_image);
+    for (const auto& image : server_.services().images->List()) {
+      auto* info = list->add_images();
+      info->set_name(image.name);
+      info->set_manifest_sha256(image.manifest_sha256);
+      info->set_package_count(image.package_count);
+    }
+    Send(std::move(answer));
+  }
+
+  void Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds) {
+    const std::string id = request.request_id();
+    auto prepared = PrepareRequest(request, fds, server_.services());
+    if (!prepared.ok()) return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
+    if (request.debug()) return Send(DebugAnswer(request, *prepared));
+
+    auto shared = std::make_shared<PreparedRequest>(std::move(*prepared));
+    auto self = shared_from_this();
+    const bool admitted = server_.admission().Submit([self, shared, id](unsigned slot) {
+      if (self->IsClosed()) {
+        // The client left while this waited in the queue: nothing to run, nobody to answer.
+        self->server_.admission().Release(slot);
+        return;
+      }
+      const std::uint64_t key = self->NextKey();
+      auto execution = std::make_shared<Execution>(
+          self->server_.io(), self->server_.services(), std::move(*shared), slot,
+          [self, slot, key](Answer answer) {
+            self->Forget(key);
+            self->server_.admission().Release(slot);
+            self->Send(std::move(answer));
+          });
+      self->Track(key, execution);
+      execution->Start();
+    });
+    if (!admitted) {
+      Answer answer = ErrorAnswer(id, ErrorCode::kOverloaded,
+                                  "this node is running " + std::to_string(server_.admission().running()) +
+                                      " sandboxes and its queue is full; retry later");
+      answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
+      Send(std::move(answer));
+    }
+  }
+
+  std::uint64_t NextKey() {
+    std::lock_guard lock(exec_mu_);
+    return ++last_key_;
+  }
+  void Track(std::uint64_t key, const std::shared_ptr<Execution>& execution) {
+    std::lock_guard lock(exec_mu_);
+    running_[key] = execution;
+  }
+  void Forget(std::uint64_t key) {
+    std::lock_guard lock(exec_mu_);
+    running_.erase(key);
+  }
+  bool IsClosed() {
+    std::lock_guard lock(write_mu_);
+    return closed_;
+  }
+
+  void Close() {
+    std::lock_guard lock(write_mu_);
+    closed_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  void OnClosed() {
+    Close();
+    // A client that disconnects mid-request takes its sandboxes with it.
+    std::lock_guard lock(exec_mu_);
+    for (auto& [key, weak] : running_) {
+      if (auto execution = weak.lock()) execution->Cancel();
+    }
+  }
+
+  Server& server_;
+  stream_protocol::socket socket_;
+  FrameReader reader_;
+  std::mutex write_mu_;
+  bool closed_ = false;
+  std::mutex exec_mu_;
+  std::uint64_t last_key_ = 0;
+  std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
+};
+
+Server::Server(asio::io_context& io, const Services& services)
+    : io_(io),
+      services_(services),
+      admission_(services.config.max_sandboxes, services.config.max_queue),
+      acceptor_(io) {}
+
+Status Server::Listen() {
+  const std::string& path = services_.config.socket_path;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  ::unlink(path.c_str());
+  boost::system::error_code bec;
+  acceptor_.open(stream_protocol(), bec);
+  if (!bec) acceptor_.bind(stream_protocol::endpoint(path), bec);
+  if (!bec) acceptor_.listen(asio::socket_base::max_listen_connections, bec);
+  if (bec) return {ErrorCode::kInternal, "cannot listen on " + path + ": " + bec.message()};
+  // Access is decided by SO_PEERCRED; the mode only keeps strangers from connecting at all.
+  ::chmod(path.c_str(), services_.config.allowed_gids.empty() && services_.config.allowed_uids.empty() ? 0600 : 0666);
+  Accept();
+  return Status::Ok();
+}
+
+void Server::StopAccepting() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void Server::Accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& ec,
+                                                         stream_protocol::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Session>(*this, std::move(socket))->Start();
+    Accept();
+  });
+}
+
+}  // namespace sandboxd

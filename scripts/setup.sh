@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Shared by demo.sh and test.sh: installs what a fresh Debian 12 lacks, builds into build/,
+# installs sandboxd and sandboxctl on the PATH, and builds the default runtime image.
+# Idempotent: a second run only rebuilds what changed (the image is reused while its manifest
+# is unchanged).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "run as root: sandboxd maps sandbox uids and builds images with debootstrap" >&2
+  exit 1
+fi
+
+packages=(build-essential cmake pkg-config protobuf-compiler libprotobuf-dev libboost-dev
+  libseccomp-dev libcap-dev libzip-dev libcurl4-openssl-dev libsystemd-dev libgtest-dev
+  libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  debootstrap python3 python3-numpy python3-pandas clang-format clang-tidy)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"
+cmake --install build >/dev/null
+runtime_images/build-image python3.11

@@ -1,0 +1,136 @@
+// Starts a real sandboxd (the built binary) on a private socket for integration tests, with the
+// source tree's runner and the images built by runtime_images/build-image.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandboxd/client.h"
+
+namespace sandboxd::testing {
+
+inline std::string ImagesDir() {
+  const char* env = std::getenv("SANDBOXD_TEST_IMAGES_DIR");
+  return env != nullptr ? env : "/var/lib/sandboxd/images";
+}
+
+inline bool DefaultImageBuilt() {
+  return std::filesystem::exists(ImagesDir() + "/python3.11/packages.lock");
+}
+
+class DaemonProcess {
+ public:
+  static std::unique_ptr<DaemonProcess> Start(std::vector<std::string> extra_args = {}) {
+    auto daemon = std::unique_ptr<DaemonProcess>(new DaemonProcess);
+    char tmpl[] = "/tmp/sandboxd-test-XXXXXX";
+    daemon->dir_ = ::mkdtemp(tmpl);
+    daemon->socket_ = daemon->dir_ + "/sandboxd.sock";
+    const std::string config = daemon->dir_ + "/sandboxd.conf";
+    FILE* f = std::fopen(config.c_str(), "w");
+    std::fputs("{}\n", f);
+    std::fclose(f);
+    std::vector<std::string> args = {SANDBOXD_BINARY, "--foreground", "--config", config,
+                                     "--socket", daemon->socket_, "--images-dir", ImagesDir(),
+                                     "--runtime-dir", SANDBOXD_RUNTIME_SOURCE, "--log-level", "warn",
+                                     // Test daemons may run side by side (ctest -j): each gets
+                                     // its own cgroup group and its own range of host uids.
+                                     "--cgroup-v1-group", "sandboxd-test-" + std::to_string(::getpid()),
+                                     "--uid-base", std::to_string(1'600'000'000U + (::getpid() % 4096) * 64U)};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    daemon->pid_ = ::fork();
+    if (daemon->pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    // Ready when the socket accepts a connection.
+    for (int i = 0; i < 200; ++i) {
+      if (daemon->CanConnect()) return daemon;
+      int status;
+      if (::waitpid(daemon->pid_, &status, WNOHANG) == daemon->pid_) {
+        daemon->pid_ = -1;
+        return nullptr;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return nullptr;
+  }
+
+  ~DaemonProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status;
+      for (int i = 0; i < 200 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  const std::string& socket_path() const { return socket_; }
+  pid_t pid() const { return pid_; }
+  bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+
+  Client Connect() const {
+    auto client = Client::Connect(socket_);
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return std::move(client.value());
+  }
+
+  // A raw connected socket, for speaking broken protocol at the daemon.
+  UniqueFd RawConnect() const {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_.c_str());
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return {};
+    return fd;
+  }
+
+ private:
+  DaemonProcess() = default;
+  bool CanConnect() const { return RawConnect().valid(); }
+  std::string dir_;
+  std::string socket_;
+  pid_t pid_ = -1;
+};
+
+// One daemon for a whole test suite (starting one per test would dominate the run time).
+class DaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!DefaultImageBuilt()) return;
+    daemon_ = DaemonProcess::Start().release();
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    daemon_ = nullptr;
+  }
+  void SetUp() override {
+    if (!DefaultImageBuilt())
+      GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir()
+                   << "; run runtime_images/build-image python3.11";
+    ASSERT_NE(daemon_, nullptr) << "sandboxd did not start";
+  }
+  static DaemonProcess* daemon_;
+};
+inline DaemonProcess* DaemonTest::daemon_ = nullptr;
+
+}  // namespace sandboxd::testing

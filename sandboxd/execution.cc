@@ -378,6 +378,12 @@ Answer Execution::Judge() {
     default:
       return fail(ErrorCode::kInternal, "the sandbox sent a malformed status report");
   }
+  // A script that failed on a full work folder hit a limit, not a bug of its own.
+  if ((report->flags & InitReport::kWorkFolderFull) != 0 &&
+      (final_kind_ != "done" || report->value != 0))
+    return fail(ErrorCode::kOutputLimit,
+                "the work folder reached its limit of " + FormatBytes(request_.limits.work_bytes) +
+                    (final_message_.empty() ? std::string() : "; the script failed with: " + final_message_));
   if (final_kind_ == "error") {
     ErrorCode code = ErrorCode::kScriptError;
     if (final_code_ == "SCHEMA_MISMATCH") code = ErrorCode::kSchemaMismatch;

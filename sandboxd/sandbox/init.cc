@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/statfs.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -171,6 +172,9 @@ void EndEverything() {
   }
   // Whatever the UDF left behind (daemons, zombies, stopped children) ends with it.
   EndEverything();
+  struct statfs work {};
+  if (::statfs("/sandbox/work", &work) == 0 && (work.f_bavail == 0 || work.f_ffree == 0))
+    report.flags |= InitReport::kWorkFolderFull;
   WriteReport(status_fd, report);
   ::_exit(0);
 }

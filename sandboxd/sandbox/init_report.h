@@ -16,16 +16,20 @@ struct InitReport {
     kPolicyViolation = 3,  // value = syscall number the seccomp policy refused
     kSetupFailed = 4,      // message says what
   };
+  // The work folder had no space or inodes left when the UDF ended.
+  static constexpr std::uint32_t kWorkFolderFull = 1;
   std::uint32_t magic = kMagic;
   std::uint32_t kind = 0;
   std::int32_t value = 0;
   std::uint32_t arch = 0;  // audit arch of a policy violation
+  std::uint32_t flags = 0;  // kWorkFolderFull, ...
+  std::uint32_t reserved = 0;
   std::uint64_t user_usec = 0;
   std::uint64_t system_usec = 0;
   std::uint64_t max_rss_kib = 0;
   char message[240] = {};
 };
-static_assert(sizeof(InitReport) == 280);
+static_assert(sizeof(InitReport) == 288);
 
 // Parses exactly one report; nullopt for anything malformed.
 std::optional<InitReport> ParseInitReport(std::span<const std::byte> bytes);

@@ -62,6 +62,23 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
       !err.empty())
     return err;
 
+  // /proc files that tell about the host's kernel rather than the sandbox (Docker masks the same):
+  // files are covered with /dev/null, folders with an empty read-only tmpfs.
+  for (const char* file : {"kcore", "keys", "key-users", "timer_list", "sched_debug",
+                           "latency_stats", "sysrq-trigger", "kallsyms", "kmsg", "vmallocinfo",
+                           "slabinfo"}) {
+    const std::string target = root + "/proc/" + file;
+    if (::access(target.c_str(), F_OK) != 0) continue;
+    if (auto err = Mount("/dev/null", target, nullptr, MS_BIND); !err.empty()) return err;
+  }
+  for (const char* dir : {"acpi", "scsi", "asound", "bus", "irq", "fs", "sys/fs/binfmt_misc"}) {
+    const std::string target = root + "/proc/" + dir;
+    if (::access(target.c_str(), F_OK) != 0) continue;
+    if (auto err = Tmpfs(target, 4096, 4, "0555", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY);
+        !err.empty())
+      return err;
+  }
+
   // A minimal /dev: the five harmless character devices, bound from the host, and a private shm.
   const std::string dev = root + "/dev";
   if (auto err = Tmpfs(dev, 1 << 20, 64, "0755", MS_NOSUID | MS_NOEXEC); !err.empty()) return err;

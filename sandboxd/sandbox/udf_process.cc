@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -47,6 +48,14 @@ void SendListener(int channel, int listener) {
   ::close(listener);
 }
 
+bool WriteSelf(const char* path, const std::string& text) {
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
 }  // namespace
 
 [[noreturn]] void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds,
@@ -84,17 +93,31 @@ void SendListener(int channel, int listener) {
   channel = 7;
   if (::syscall(SYS_close_range, 8U, ~0U, 0U) != 0) Die(channel, "close inherited descriptors");
 
-  // Capabilities: the bounding and ambient sets first, while CAP_SETPCAP still allows it.
+  // Leave the sandbox's root for the UDF's own uid; with uid 0 mapped this also empties the
+  // capability sets.
+  if (::setresgid(kSandboxGid, kSandboxGid, kSandboxGid) != 0) Die(channel, "setresgid");
+  if (::setresuid(kSandboxUid, kSandboxUid, kSandboxUid) != 0) Die(channel, "setresuid");
+  // init is non-dumpable (its descriptors are private); the UDF is an ordinary process that must
+  // reach its own /proc/self files, the id maps first of all.
+  if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) Die(channel, "set dumpable");
+
+  // A nested user namespace owning a fresh mount namespace: every mount init made becomes
+  // locked (MNT_LOCKED), so nothing can be unmounted to reveal what lies beneath, or remounted
+  // writable, even by a process that regained capabilities here (Sandbox2 does the same).
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) Die(channel, "nested user namespace");
+  const std::string id_map = std::to_string(kSandboxUid) + " " + std::to_string(kSandboxUid) + " 1\n";
+  if (!WriteSelf("/proc/self/setgroups", "deny") || !WriteSelf("/proc/self/uid_map", id_map) ||
+      !WriteSelf("/proc/self/gid_map", id_map))
+    Die(channel, "map the nested user namespace");
+
+  // The new namespace handed back every capability; drop them all for good: bounding and
+  // ambient first, while CAP_SETPCAP still allows it, then every other set.
   for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
       Die(channel, "drop a bounding capability");
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     Die(channel, "clear ambient capabilities");
-  if (::setresgid(kSandboxGid, kSandboxGid, kSandboxGid) != 0) Die(channel, "setresgid");
-  if (::setresuid(kSandboxUid, kSandboxUid, kSandboxUid) != 0) Die(channel, "setresuid");
-  // The uid change does not clear capabilities here (uid 0 is unmapped in this namespace), so
-  // every set is emptied explicitly.
   cap_t empty = ::cap_init();
   if (empty == nullptr || ::cap_set_proc(empty) != 0) Die(channel, "drop capabilities");
   ::cap_free(empty);

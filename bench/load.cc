@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   std::string socket = "/run/sandboxd/sandboxd.sock";
   int requests = 32, concurrency = 4;
   std::int64_t rows = 360;
-  std::string script = "result = df\nresult['fx'] = 100 * np.sin(df['x'] / len(df) * 2 * np.pi * 4)\n";
+  std::string script =
+      "result = df\nresult['fx'] = 100 * np.sin(df['x'] / len(df) * 2 * np.pi * 4)\n";
   app.add_option("--socket", socket);
   app.add_option("--requests", requests)->check(CLI::Range(1, 100000));
   app.add_option("--concurrency", concurrency)->check(CLI::Range(1, 256));
@@ -48,7 +49,9 @@ int main(int argc, char** argv) {
         request.input = std::move(sandboxd::Table::FromBuffer(input).value());
         const auto t0 = std::chrono::steady_clock::now();
         auto outcome = client->Execute(request);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         if (!outcome.ok()) {
           failures += 1;
           std::fprintf(stderr, "%s\n", outcome.error().ToString().c_str());
@@ -60,10 +63,13 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : threads) t.join();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
-    return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * latencies.size()))];
+    return latencies.empty() ? 0.0
+                             : latencies[std::min(latencies.size() - 1,
+                                                  static_cast<std::size_t>(p * latencies.size()))];
   };
   std::printf("requests=%d concurrency=%d rows=%lld ok=%zu failed=%d\n", requests, concurrency,
               static_cast<long long>(rows), latencies.size(), failures.load());

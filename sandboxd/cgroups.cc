@@ -624,7 +624,7 @@ StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV1Manager(const std::string
 }
 
 StatusOr<std::unique_ptr<CgroupManager>> DetectCgroupManager(const std::string& configured_root,
-                                                              const std::string& v1_group) {
+                                                             const std::string& v1_group) {
   if (!configured_root.empty()) {
     if (Exists(configured_root + "/cgroup.controllers")) {
       if (!IsCgroup2Fs(configured_root))

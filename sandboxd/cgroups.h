@@ -58,6 +58,6 @@ StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV1Manager(const std::string
 // `v1_group` names the daemon's group in each v1 hierarchy; daemons on one host need distinct
 // groups, since each removes the stale sandboxes of its own group at startup.
 StatusOr<std::unique_ptr<CgroupManager>> DetectCgroupManager(const std::string& configured_root,
-                                                              const std::string& v1_group);
+                                                             const std::string& v1_group);
 
 }  // namespace sandboxd

@@ -32,7 +32,8 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
   const char* desc = sigdescr_np(sig);
-  std::string name = abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+  std::string name =
+      abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
   if (desc != nullptr) name += std::string(" (") + desc + ")";
   return name;
 }
@@ -133,11 +134,11 @@ void Execution::Start() {
     launch.set_hostname("sandbox");
     for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
       launch.add_argv(arg);
-    for (const char* var : {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work",
-                            "TMPDIR=/tmp", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
-                            "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
+    for (const char* var :
+         {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
+          "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
       launch.add_env(var);
-    if (self->services_.seccomp != nullptr) launch.set_seccomp_program(self->services_.seccomp->program());
+    if (const auto policy = self->services_.seccomp()) launch.set_seccomp_program(policy->program());
     if (self->services_.cgroups != nullptr) {
       auto procs = self->services_.cgroups->Create(self->sandbox_id_, limits);
       if (!procs.ok()) return fail(procs.status());
@@ -166,7 +167,8 @@ void Execution::Start() {
     for (int i = 0; i < 3; ++i) {
       auto stream = std::make_unique<Stream>();
       stream->kind = kinds[i];
-      stream->pipe = std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
+      stream->pipe =
+          std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
       self->streams_.push_back(std::move(stream));
     }
     for (auto& stream : self->streams_) self->ReadStream(*stream);
@@ -177,12 +179,13 @@ void Execution::Start() {
     self->pid_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
                                  [self](const boost::system::error_code&) { self->OnExited(); });
 
-    self->deadline_.expires_at(self->request_.received + std::chrono::milliseconds(limits.timeout_ms));
+    self->deadline_.expires_at(self->request_.received +
+                               std::chrono::milliseconds(limits.timeout_ms));
     self->deadline_.async_wait([self](const boost::system::error_code& ec) {
       if (ec || self->exited_) return;
-      self->Kill(ErrorCode::kTimeout,
-                 "the script ran past its time limit of " +
-                     FormatMillis(self->request_.limits.timeout_ms) + " and was stopped");
+      self->Kill(ErrorCode::kTimeout, "the script ran past its time limit of " +
+                                          FormatMillis(self->request_.limits.timeout_ms) +
+                                          " and was stopped");
     });
   });
 }
@@ -241,7 +244,8 @@ void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
     }
     proto::LogRecord record;
     record.set_stream(stream.kind);
-    record.set_time(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    record.set_time(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
     logs_.push_back(std::move(record));
   }
   logs_.back().mutable_message()->append(chunk);
@@ -250,13 +254,15 @@ void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
 void Execution::ParseEvents(std::string_view chunk) {
   events_partial_.append(chunk);
   std::size_t start = 0;
-  for (std::size_t nl; (nl = events_partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
+  for (std::size_t nl; (nl = events_partial_.find('\n', start)) != std::string::npos;
+       start = nl + 1) {
     const std::string_view line(events_partial_.data() + start, nl - start);
     const auto event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object()) continue;  // hostile or broken lines are dropped, never trusted
     const auto text = [&](const char* key) {
       auto it = event.find(key);
-      return it != event.end() && it->is_string() ? SanitizeUtf8(it->get<std::string>()) : std::string();
+      return it != event.end() && it->is_string() ? SanitizeUtf8(it->get<std::string>())
+                                                  : std::string();
     };
     const std::string kind = text("kind");
     if (kind == "log") {
@@ -266,9 +272,11 @@ void Execution::ParseEvents(std::string_view chunk) {
       }
       proto::LogRecord record;
       record.set_stream(proto::LogRecord::LOGGING);
-      if (auto it = event.find("time"); it != event.end() && it->is_number()) record.set_time(it->get<double>());
+      if (auto it = event.find("time"); it != event.end() && it->is_number())
+        record.set_time(it->get<double>());
       if (auto it = event.find("line"); it != event.end() && it->is_number_unsigned())
-        record.set_line(static_cast<std::uint32_t>(std::min<std::uint64_t>(it->get<std::uint64_t>(), UINT32_MAX)));
+        record.set_line(static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(it->get<std::uint64_t>(), UINT32_MAX)));
       record.set_level(text("level"));
       record.set_logger(text("logger"));
       record.set_message(text("message"));
@@ -322,7 +330,8 @@ Answer Execution::Judge() {
   ssize_t got = 0;
   ::fcntl(status_read_.get(), F_SETFL, O_NONBLOCK);
   while (static_cast<std::size_t>(got) < raw.size()) {
-    const ssize_t n = ::read(status_read_.get(), raw.data() + got, raw.size() - static_cast<std::size_t>(got));
+    const ssize_t n =
+        ::read(status_read_.get(), raw.data() + got, raw.size() - static_cast<std::size_t>(got));
     if (n <= 0) break;
     got += n;
   }
@@ -351,9 +360,9 @@ Answer Execution::Judge() {
 
   // The order matters: what the daemon saw itself outranks what the sandbox says.
   if (cgroup && cgroup->oom_killed)
-    return fail(ErrorCode::kMemoryLimit,
-                "the script used more than its memory limit of " +
-                    FormatBytes(request_.limits.memory_bytes) + " and was killed");
+    return fail(ErrorCode::kMemoryLimit, "the script used more than its memory limit of " +
+                                             FormatBytes(request_.limits.memory_bytes) +
+                                             " and was killed");
   if (kill_reason_) return fail(*kill_reason_, kill_message_);
   if (!report) return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
   switch (report->kind) {
@@ -383,7 +392,8 @@ Answer Execution::Judge() {
       (final_kind_ != "done" || report->value != 0))
     return fail(ErrorCode::kOutputLimit,
                 "the work folder reached its limit of " + FormatBytes(request_.limits.work_bytes) +
-                    (final_message_.empty() ? std::string() : "; the script failed with: " + final_message_));
+                    (final_message_.empty() ? std::string()
+                                            : "; the script failed with: " + final_message_));
   if (final_kind_ == "error") {
     ErrorCode code = ErrorCode::kScriptError;
     if (final_code_ == "SCHEMA_MISMATCH") code = ErrorCode::kSchemaMismatch;
@@ -391,9 +401,9 @@ Answer Execution::Judge() {
     return fail(code, final_message_.empty() ? "the script failed" : final_message_);
   }
   if (final_kind_ != "done" || report->value != 0)
-    return fail(ErrorCode::kScriptError,
-                "the script ended (exit code " + std::to_string(report->value) +
-                    ") without producing a result; see its stderr");
+    return fail(ErrorCode::kScriptError, "the script ended (exit code " +
+                                             std::to_string(report->value) +
+                                             ") without producing a result; see its stderr");
   Answer answer = JudgeResult(stats);
   if (answer.message.has_error()) {
     const auto code = static_cast<ErrorCode>(answer.message.error().code());
@@ -408,7 +418,8 @@ Answer Execution::JudgeResult(proto::Stats stats) {
   if (!mapped.ok()) {
     if (mapped.status().code() == ErrorCode::kOutputLimit)
       return ErrorAnswer(id, ErrorCode::kOutputLimit, "the result " + mapped.status().message());
-    return ErrorAnswer(id, ErrorCode::kInternal, "reading the result: " + mapped.status().message());
+    return ErrorAnswer(id, ErrorCode::kInternal,
+                       "reading the result: " + mapped.status().message());
   }
   TableLimits limits;
   limits.max_bytes = request_.limits.max_result_bytes;
@@ -440,7 +451,8 @@ Answer Execution::JudgeResult(proto::Stats stats) {
   stats.set_bytes_out(bytes.size());
   result->mutable_table()->set_size(bytes.size());
   if (bytes.size() <= kInlineResultBytes) {
-    result->mutable_table()->set_inline_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    result->mutable_table()->set_inline_data(reinterpret_cast<const char*>(bytes.data()),
+                                             bytes.size());
   } else {
     // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
     auto sealed = CreateSealedMemfd("sandboxd-result", bytes);

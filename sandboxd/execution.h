@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,18 @@ struct Services {
   NodeConfig config;
   LauncherClient* launcher = nullptr;
   CgroupManager* cgroups = nullptr;        // null: no cgroup limits (tests of the plain path)
-  const SeccompPolicy* seccomp = nullptr;  // null: no syscall filter
+  // The compiled syscall policy, replaced on SIGHUP; each execution takes the one current when it
+  // starts. Null: no syscall filter (development only).
+  std::shared_ptr<const SeccompPolicy> seccomp() const {
+    std::lock_guard lock(*policy_mu);
+    return seccomp_policy;
+  }
+  void set_seccomp(std::shared_ptr<const SeccompPolicy> policy) {
+    std::lock_guard lock(*policy_mu);
+    seccomp_policy = std::move(policy);
+  }
+  std::shared_ptr<const SeccompPolicy> seccomp_policy;
+  std::unique_ptr<std::mutex> policy_mu = std::make_unique<std::mutex>();
   ImageRegistry* images = nullptr;
 };
 

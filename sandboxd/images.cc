@@ -34,7 +34,8 @@ std::vector<ImageInfo> ImageRegistry::List() const {
     while (std::getline(lock_in, line)) info.package_count += line.empty() ? 0 : 1;
     images.push_back(std::move(info));
   }
-  std::sort(images.begin(), images.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(images.begin(), images.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   return images;
 }
 

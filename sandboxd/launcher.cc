@@ -38,14 +38,15 @@ void CloseAllExcept(std::vector<int> keep) {
   std::sort(keep.begin(), keep.end());
   unsigned next = 0;
   for (int fd : keep) {
-    if (static_cast<unsigned>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
+    if (static_cast<unsigned>(fd) > next)
+      ::syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
     next = static_cast<unsigned>(fd) + 1;
   }
   ::syscall(SYS_close_range, next, ~0U, 0U);
 }
 
-constexpr unsigned long kNamespaceFlags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-                                          CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+constexpr unsigned long kNamespaceFlags =
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
 
 // Clones one sandbox init; returns its pid and pidfd, or an error for the daemon.
 StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
@@ -55,8 +56,8 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
   int pidfd = -1;
   // A raw clone behaves like fork here (this process is single-threaded) and hands back a pidfd
   // with no window in which the pid could be reused.
-  const long pid = ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd,
-                             nullptr, 0);
+  const long pid =
+      ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, 0);
   if (pid < 0) {
     const std::string err = Errno("clone the sandbox namespaces");
     ::close(sync[0]);
@@ -88,9 +89,10 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
   const std::string proc = "/proc/" + std::to_string(pid);
   // Two unprivileged host ids per slot: one for the sandbox's root (init, which owns the mounts)
   // and one for the UDF. Host uid 0 is never mapped.
-  Status status = WriteProcFile(proc + "/uid_map", "0 " + std::to_string(request.outside_root_uid()) +
-                                                       " 1\n" + std::to_string(kSandboxUid) + " " +
-                                                       std::to_string(request.outside_uid()) + " 1\n");
+  Status status =
+      WriteProcFile(proc + "/uid_map", "0 " + std::to_string(request.outside_root_uid()) + " 1\n" +
+                                           std::to_string(kSandboxUid) + " " +
+                                           std::to_string(request.outside_uid()) + " 1\n");
   if (status.ok()) status = WriteProcFile(proc + "/setgroups", "deny");
   if (status.ok())
     status = WriteProcFile(proc + "/gid_map", "0 " + std::to_string(request.outside_root_gid()) +
@@ -149,11 +151,13 @@ StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& 
     return Status(ErrorCode::kInternal, "launcher unreachable: " + s.message());
   FrameReader reader(1 << 20, 1);
   auto frame = reader.ReadOne(socket_.get());
-  if (!frame.ok()) return Status(ErrorCode::kInternal, "launcher did not answer: " + frame.status().message());
+  if (!frame.ok())
+    return Status(ErrorCode::kInternal, "launcher did not answer: " + frame.status().message());
   internal::LaunchReply reply;
   if (!reply.ParseFromString(frame->payload) || reply.sandbox_id() != request.sandbox_id())
     return Status(ErrorCode::kInternal, "launcher answered with a malformed reply");
-  if (!reply.ok()) return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply.error());
+  if (!reply.ok())
+    return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply.error());
   if (frame->fds.size() != 1) return Status(ErrorCode::kInternal, "launcher sent no pidfd");
   LaunchedSandbox launched;
   launched.pid = reply.pid();
@@ -201,7 +205,8 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
       } else {
         reply.set_sandbox_id(request.sandbox_id());
         SandboxFds fds{};
-        for (int i = 0; i < kSandboxFdCount; ++i) fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
+        for (int i = 0; i < kSandboxFdCount; ++i)
+          fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
         auto launched = CloneSandbox(request, fds, socket_fd, sigfd);
         if (launched.ok()) {
           reply.set_ok(true);

@@ -1,5 +1,7 @@
 // sandboxd: runs Python UDFs for a query engine, each in a fresh, confined sandbox.
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -9,8 +11,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
 #include <filesystem>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "cgroups.h"
@@ -22,7 +22,8 @@
 namespace {
 
 std::string DefaultSeccompPolicy() {
-  if (std::filesystem::exists(SANDBOXD_DEFAULT_SECCOMP_POLICY)) return SANDBOXD_DEFAULT_SECCOMP_POLICY;
+  if (std::filesystem::exists(SANDBOXD_DEFAULT_SECCOMP_POLICY))
+    return SANDBOXD_DEFAULT_SECCOMP_POLICY;
   return SANDBOXD_SOURCE_SECCOMP_POLICY;
 }
 
@@ -41,7 +42,8 @@ int main(int argc, char** argv) {
   bool no_cgroups = false;
   bool no_seccomp = false;
   std::string log_level = "info";
-  std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group, seccomp_policy;
+  std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
+      seccomp_policy;
   std::optional<unsigned> max_sandboxes, max_queue;
   std::optional<std::uint32_t> uid_base;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
   app.add_option("--images-dir", images_dir, "where built runtime images live");
   app.add_option("--runtime-dir", runtime_dir, "the Python runner folder mounted into sandboxes");
   app.add_option("--cgroup-root", cgroup_root, "a delegated cgroup v2 dir or the v1 mount root");
-  app.add_option("--cgroup-v1-group", cgroup_group, "this daemon's group in each cgroup v1 hierarchy");
+  app.add_option("--cgroup-v1-group", cgroup_group,
+                 "this daemon's group in each cgroup v1 hierarchy");
   app.add_option("--seccomp-policy", seccomp_policy, "seccomp policy file");
   app.add_option("--max-sandboxes", max_sandboxes, "sandboxes running at once");
   app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
@@ -92,14 +95,14 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::optional<SeccompPolicy> seccomp;
+  std::shared_ptr<const SeccompPolicy> seccomp;
   if (!no_seccomp) {
     auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path);
     if (!policy.ok()) {
       spdlog::critical("seccomp policy: {}", policy.status().message());
       return 1;
     }
-    seccomp = std::move(*policy);
+    seccomp = std::make_shared<const SeccompPolicy>(std::move(*policy));
     spdlog::info("seccomp policy {} compiled ({} instructions)", config.seccomp_policy_path,
                  seccomp->program().size() / 8);
   }
@@ -120,7 +123,7 @@ int main(int argc, char** argv) {
   services.config = config;
   services.launcher = launcher->get();
   services.cgroups = cgroups.get();
-  services.seccomp = seccomp ? &*seccomp : nullptr;
+  services.set_seccomp(seccomp);
   services.images = &images;
 
   boost::asio::io_context io;
@@ -150,6 +153,26 @@ int main(int argc, char** argv) {
     wait_drained();
   });
   ::signal(SIGPIPE, SIG_IGN);
+
+  // SIGHUP reloads the policy files; a policy that does not compile leaves the old one in force.
+  boost::asio::signal_set reload_signals(io, SIGHUP);
+  std::function<void()> wait_reload = [&] {
+    reload_signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (!no_seccomp) {
+        auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path);
+        if (policy.ok()) {
+          services.set_seccomp(std::make_shared<const SeccompPolicy>(std::move(*policy)));
+          spdlog::info("SIGHUP: seccomp policy {} reloaded", config.seccomp_policy_path);
+        } else {
+          spdlog::error("SIGHUP: seccomp policy not reloaded, the old one stays: {}",
+                        policy.status().message());
+        }
+      }
+      wait_reload();
+    });
+  };
+  wait_reload();
 
   // systemd: ready, and the watchdog fed from the event loop so a stuck loop gets restarted.
   sd_notify(0, "READY=1");

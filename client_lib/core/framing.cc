@@ -13,9 +13,7 @@ namespace {
 
 constexpr std::size_t kPrefixBytes = 4;
 
-std::string Errno(std::string_view what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
+std::string Errno(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
 void PutLe32(char* out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -23,7 +21,8 @@ void PutLe32(char* out, std::uint32_t v) {
 
 std::uint32_t GetLe32(const char* in) {
   std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
   return v;
 }
 
@@ -31,7 +30,8 @@ std::uint32_t GetLe32(const char* in) {
 
 Status SendFrame(int socket_fd, std::string_view payload, std::span<const int> fds) {
   if (payload.size() > UINT32_MAX) return {ErrorCode::kInternal, "frame too large to send"};
-  if (fds.size() > kMaxFdsPerFrame) return {ErrorCode::kInternal, "too many descriptors for one frame"};
+  if (fds.size() > kMaxFdsPerFrame)
+    return {ErrorCode::kInternal, "too many descriptors for one frame"};
   char prefix[kPrefixBytes];
   PutLe32(prefix, static_cast<std::uint32_t>(payload.size()));
 
@@ -126,7 +126,8 @@ StatusOr<FrameReader::ReadState> FrameReader::ReadFrom(int socket_fd) {
   }
   if ((msg.msg_flags & MSG_CTRUNC) != 0) {
     pending_fds_.clear();
-    return Status(ErrorCode::kBadRequest, "descriptors were truncated (too many sent with one frame)");
+    return Status(ErrorCode::kBadRequest,
+                  "descriptors were truncated (too many sent with one frame)");
   }
   if (pending_fds_.size() > max_fds_) {
     pending_fds_.clear();
@@ -173,7 +174,8 @@ StatusOr<Frame> FrameReader::ReadOne(int socket_fd) {
   while (!HasFrame()) {
     auto state = ReadFrom(socket_fd);
     if (!state.ok()) return state.status();
-    if (*state == ReadState::kClosed) return Status(ErrorCode::kInternal, "connection closed by peer");
+    if (*state == ReadState::kClosed)
+      return Status(ErrorCode::kInternal, "connection closed by peer");
   }
   return Next();
 }

@@ -33,7 +33,8 @@ StatusOr<UniqueFd> CreateSealedMemfd(const char* name, std::span<const std::byte
     if (n <= 0) return ErrnoStatus("write memfd");
     done += static_cast<std::size_t>(n);
   }
-  if (::fcntl(fd->get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0)
+  if (::fcntl(fd->get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) !=
+      0)
     return ErrnoStatus("seal memfd");
   return fd;
 }
@@ -43,14 +44,16 @@ Status CheckSealed(int fd) {
   if (seals < 0) return {ErrorCode::kBadRequest, "the table descriptor is not a sealable memfd"};
   const int needed = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
   if ((seals & needed) != needed)
-    return {ErrorCode::kBadRequest, "the table memfd must be sealed against write, grow and shrink"};
+    return {ErrorCode::kBadRequest,
+            "the table memfd must be sealed against write, grow and shrink"};
   return Status::Ok();
 }
 
 StatusOr<MappedFile> MappedFile::Map(int fd, std::uint64_t max_bytes) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat");
-  if (!S_ISREG(st.st_mode)) return Status(ErrorCode::kBadRequest, "table descriptor is not a regular file");
+  if (!S_ISREG(st.st_mode))
+    return Status(ErrorCode::kBadRequest, "table descriptor is not a regular file");
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
     return Status(ErrorCode::kOutputLimit, "table of " + std::to_string(st.st_size) +
                                                " bytes exceeds the limit of " +

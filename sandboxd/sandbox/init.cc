@@ -10,8 +10,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/statfs.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,7 +141,6 @@ void EndEverything() {
         report.value = notif.data.nr;
         report.arch = notif.data.arch;
         EndEverything();
-        udf_done = true;
         break;
       }
     }

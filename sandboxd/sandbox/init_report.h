@@ -21,7 +21,7 @@ struct InitReport {
   std::uint32_t magic = kMagic;
   std::uint32_t kind = 0;
   std::int32_t value = 0;
-  std::uint32_t arch = 0;  // audit arch of a policy violation
+  std::uint32_t arch = 0;   // audit arch of a policy violation
   std::uint32_t flags = 0;  // kWorkFolderFull, ...
   std::uint32_t reserved = 0;
   std::uint64_t user_usec = 0;

@@ -29,15 +29,17 @@ std::string Mount(const std::string& source, const std::string& target, const ch
 }
 
 // A read-only bind: bind first, then remount, because MS_RDONLY is ignored on the first call.
-std::string BindReadOnly(const std::string& source, const std::string& target, unsigned long extra) {
+std::string BindReadOnly(const std::string& source, const std::string& target,
+                         unsigned long extra) {
   if (auto err = Mount(source, target, nullptr, MS_BIND | MS_REC); !err.empty()) return err;
-  return Mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra);
+  return Mount("", target, nullptr,
+               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra);
 }
 
 std::string Tmpfs(const std::string& target, std::uint64_t bytes, std::uint64_t inodes,
                   const std::string& mode, unsigned long flags, const std::string& owner = "") {
-  std::string data = "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) +
-                     ",mode=" + mode;
+  std::string data =
+      "size=" + std::to_string(bytes) + ",nr_inodes=" + std::to_string(inodes) + ",mode=" + mode;
   if (!owner.empty()) data += "," + owner;
   return Mount("tmpfs", target, "tmpfs", flags, data);
 }
@@ -64,9 +66,9 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
 
   // /proc files that tell about the host's kernel rather than the sandbox (Docker masks the same):
   // files are covered with /dev/null, folders with an empty read-only tmpfs.
-  for (const char* file : {"kcore", "keys", "key-users", "timer_list", "sched_debug",
-                           "latency_stats", "sysrq-trigger", "kallsyms", "kmsg", "vmallocinfo",
-                           "slabinfo"}) {
+  for (const char* file :
+       {"kcore", "keys", "key-users", "timer_list", "sched_debug", "latency_stats", "sysrq-trigger",
+        "kallsyms", "kmsg", "vmallocinfo", "slabinfo"}) {
     const std::string target = root + "/proc/" + file;
     if (::access(target.c_str(), F_OK) != 0) continue;
     if (auto err = Mount("/dev/null", target, nullptr, MS_BIND); !err.empty()) return err;
@@ -88,14 +90,17 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
     if (auto err = Mount(std::string("/dev/") + node, target, nullptr, MS_BIND); !err.empty())
       return err;
     // Read-only mounts still let a character device be written (writes bypass the mount).
-    if (auto err = Mount("", target, nullptr,
-                         MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_RDONLY);
+    if (auto err =
+            Mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_RDONLY);
         !err.empty())
       return err;
   }
-  for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"},
-                                 {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}}) {
-    if (::symlink(to, (dev + "/" + name).c_str()) != 0) return Fail("symlink /dev/" + std::string(name));
+  for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"},
+                                 {"stdin", "/proc/self/fd/0"},
+                                 {"stdout", "/proc/self/fd/1"},
+                                 {"stderr", "/proc/self/fd/2"}}) {
+    if (::symlink(to, (dev + "/" + name).c_str()) != 0)
+      return Fail("symlink /dev/" + std::string(name));
   }
   if (::mkdir((dev + "/shm").c_str(), 0755) != 0) return Fail("mkdir /dev/shm");
   if (auto err = Tmpfs(dev + "/shm", request.shm_bytes(), request.max_inodes(), "1777",
@@ -114,9 +119,10 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
 
   // The work folder belongs to the UDF's user; Temp holds the artifacts, read-only.
   const std::string work = root + "/sandbox/work";
-  if (auto err = Tmpfs(work, request.work_bytes(), request.max_inodes(), "0755",
-                       MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       "uid=" + std::to_string(kSandboxUid) + ",gid=" + std::to_string(kSandboxGid));
+  if (auto err =
+          Tmpfs(work, request.work_bytes(), request.max_inodes(), "0755",
+                MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "uid=" + std::to_string(kSandboxUid) + ",gid=" + std::to_string(kSandboxGid));
       !err.empty())
     return err;
   if (::mkdir((work + "/Temp").c_str(), 0755) != 0) return Fail("mkdir Temp");

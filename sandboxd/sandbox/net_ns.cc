@@ -31,8 +31,7 @@ std::string SetUpNetworkNamespace() {
 }
 
 std::string SetUpUtsNamespace(const std::string& hostname) {
-  if (::sethostname(hostname.data(), hostname.size()) != 0 ||
-      ::setdomainname("sandbox", 7) != 0)
+  if (::sethostname(hostname.data(), hostname.size()) != 0 || ::setdomainname("sandbox", 7) != 0)
     return std::string("sethostname: ") + std::strerror(errno);
   return "";
 }

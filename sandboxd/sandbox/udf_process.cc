@@ -1,5 +1,7 @@
 // The UDF process: forked by init, it arranges exactly the documented descriptors, leaves the
 // session and every privilege behind, installs the seccomp policy and execs the runner.
+#include "sandbox/udf_process.h"
+
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
@@ -18,7 +20,6 @@
 #include <vector>
 
 #include "sandbox/sandbox_spec.h"
-#include "sandbox/udf_process.h"
 
 namespace sandboxd {
 namespace {
@@ -71,14 +72,10 @@ bool WriteSelf(const char* path, const std::string& text) {
     int to;
   };
   const Placement placements[] = {
-      {null_fd, 0},
-      {fds.fd[kStdoutFd], 1},
-      {fds.fd[kStderrFd], 2},
-      {fds.fd[kControlFd], 3},
-      {fds.fd[kInputFd], 4},
-      {fds.fd[kOutputFd], 5},
-      {fds.fd[kEventsFd], 6},
-      {channel, 7},
+      {null_fd, 0},           {fds.fd[kStdoutFd], 1},
+      {fds.fd[kStderrFd], 2}, {fds.fd[kControlFd], 3},
+      {fds.fd[kInputFd], 4},  {fds.fd[kOutputFd], 5},
+      {fds.fd[kEventsFd], 6}, {channel, 7},
   };
   int high[std::size(placements)];
   for (std::size_t i = 0; i < std::size(placements); ++i) {
@@ -105,7 +102,8 @@ bool WriteSelf(const char* path, const std::string& text) {
   // locked (MNT_LOCKED), so nothing can be unmounted to reveal what lies beneath, or remounted
   // writable, even by a process that regained capabilities here (Sandbox2 does the same).
   if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) Die(channel, "nested user namespace");
-  const std::string id_map = std::to_string(kSandboxUid) + " " + std::to_string(kSandboxUid) + " 1\n";
+  const std::string id_map =
+      std::to_string(kSandboxUid) + " " + std::to_string(kSandboxUid) + " 1\n";
   if (!WriteSelf("/proc/self/setgroups", "deny") || !WriteSelf("/proc/self/uid_map", id_map) ||
       !WriteSelf("/proc/self/gid_map", id_map))
     Die(channel, "map the nested user namespace");

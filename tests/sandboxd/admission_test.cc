@@ -15,11 +15,11 @@ TEST(Admission, RunsUpToSlotsQueuesThenRefuses) {
   EXPECT_TRUE(admission.Submit(start));
   EXPECT_EQ(started.size(), 2U);
   EXPECT_EQ(std::set<unsigned>(started.begin(), started.end()).size(), 2U);  // distinct uids
-  EXPECT_TRUE(admission.Submit(start));   // queued
+  EXPECT_TRUE(admission.Submit(start));                                      // queued
   EXPECT_FALSE(admission.Submit(start));  // queue full: OVERLOADED
   EXPECT_EQ(admission.running(), 2U);
   EXPECT_EQ(admission.queued(), 1U);
-  admission.Release(started[0]);          // the queued one takes the freed slot
+  admission.Release(started[0]);  // the queued one takes the freed slot
   ASSERT_EQ(started.size(), 3U);
   EXPECT_EQ(started[2], started[0]);
   admission.Release(started[1]);

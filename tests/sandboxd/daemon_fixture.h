@@ -42,13 +42,14 @@ class DaemonProcess {
     FILE* f = std::fopen(config.c_str(), "w");
     std::fputs("{}\n", f);
     std::fclose(f);
-    std::vector<std::string> args = {SANDBOXD_BINARY, "--foreground", "--config", config,
-                                     "--socket", daemon->socket_, "--images-dir", ImagesDir(),
-                                     "--runtime-dir", SANDBOXD_RUNTIME_SOURCE, "--log-level", "warn",
-                                     // Test daemons may run side by side (ctest -j): each gets
-                                     // its own cgroup group and its own range of host uids.
-                                     "--cgroup-v1-group", "sandboxd-test-" + std::to_string(::getpid()),
-                                     "--uid-base", std::to_string(1'600'000'000U + (::getpid() % 4096) * 64U)};
+    std::vector<std::string> args = {
+        SANDBOXD_BINARY, "--foreground", "--config", config, "--socket", daemon->socket_,
+        "--images-dir", ImagesDir(), "--runtime-dir", SANDBOXD_RUNTIME_SOURCE, "--log-level",
+        "warn",
+        // Test daemons may run side by side (ctest -j): each gets
+        // its own cgroup group and its own range of host uids.
+        "--cgroup-v1-group", "sandboxd-test-" + std::to_string(::getpid()), "--uid-base",
+        std::to_string(1'600'000'000U + (::getpid() % 4096) * 64U)};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     daemon->pid_ = ::fork();
     if (daemon->pid_ == 0) {

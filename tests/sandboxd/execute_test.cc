@@ -4,11 +4,12 @@
 
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <thread>
 
 #include "daemon_fixture.h"
-#include "sandboxd/framing.h"
 #include "sandboxd.pb.h"
+#include "sandboxd/framing.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -52,23 +53,25 @@ TEST_F(ExecuteTest, SineExampleOfTheSeed) {
 
 TEST_F(ExecuteTest, EveryTypeRoundTripsWithAndWithoutNulls) {
   const std::vector<ColumnSpec> columns = {
-      {"b", ColumnType::kBool},        {"i", ColumnType::kInt},      {"l", ColumnType::kLong},
-      {"r", ColumnType::kReal},        {"d", ColumnType::kDecimal},  {"s", ColumnType::kString},
-      {"t", ColumnType::kDateTime},    {"ts", ColumnType::kTimeSpan}, {"g", ColumnType::kGuid},
-      {"dyn", ColumnType::kDynamic},   {"bn", ColumnType::kBool},    {"in", ColumnType::kInt},
-      {"ln", ColumnType::kLong},       {"rn", ColumnType::kReal},    {"dn", ColumnType::kDecimal},
-      {"tn", ColumnType::kDateTime},   {"tsn", ColumnType::kTimeSpan}, {"gn", ColumnType::kGuid},
-      {"dynn", ColumnType::kDynamic},  {"tfar", ColumnType::kDateTime}};
+      {"b", ColumnType::kBool},       {"i", ColumnType::kInt},        {"l", ColumnType::kLong},
+      {"r", ColumnType::kReal},       {"d", ColumnType::kDecimal},    {"s", ColumnType::kString},
+      {"t", ColumnType::kDateTime},   {"ts", ColumnType::kTimeSpan},  {"g", ColumnType::kGuid},
+      {"dyn", ColumnType::kDynamic},  {"bn", ColumnType::kBool},      {"in", ColumnType::kInt},
+      {"ln", ColumnType::kLong},      {"rn", ColumnType::kReal},      {"dn", ColumnType::kDecimal},
+      {"tn", ColumnType::kDateTime},  {"tsn", ColumnType::kTimeSpan}, {"gn", ColumnType::kGuid},
+      {"dynn", ColumnType::kDynamic}, {"tfar", ColumnType::kDateTime}};
   TableBuilder builder(columns);
   // Row 0: ordinary values; row 1: extremes; row 2: the null row of the *n columns.
   const std::int64_t min_dt = kMinDateTimeTicks, max_dt = kMaxDateTimeTicks;
   for (int row = 0; row < 3; ++row) {
     const bool extreme = row == 1;
     for (std::size_t c : {std::size_t{0}, std::size_t{10}}) builder.AppendBool(c, row != 1);
-    for (std::size_t c : {std::size_t{1}, std::size_t{11}}) builder.AppendInt(c, extreme ? INT32_MIN : 42);
+    for (std::size_t c : {std::size_t{1}, std::size_t{11}})
+      builder.AppendInt(c, extreme ? INT32_MIN : 42);
     for (std::size_t c : {std::size_t{2}, std::size_t{12}})
       builder.AppendLong(c, extreme ? 9223372036854775707LL : -7);
-    for (std::size_t c : {std::size_t{3}, std::size_t{13}}) builder.AppendReal(c, extreme ? 1e308 : 0.1);
+    for (std::size_t c : {std::size_t{3}, std::size_t{13}})
+      builder.AppendReal(c, extreme ? 1e308 : 0.1);
     for (std::size_t c : {std::size_t{4}, std::size_t{14}})
       builder.AppendText(c, extreme ? "-12345678901234567890.123456789" : "3.14");
     builder.AppendText(5, extreme ? "" : "héllo, \"world\"\n");
@@ -79,7 +82,8 @@ TEST_F(ExecuteTest, EveryTypeRoundTripsWithAndWithoutNulls) {
     for (std::size_t c : {std::size_t{8}, std::size_t{17}})
       builder.AppendText(c, "0f8fad5b-d9cb-469f-a165-70867728950e");
     for (std::size_t c : {std::size_t{9}, std::size_t{18}})
-      builder.AppendText(c, extreme ? R"({"a":[1,2.5,"x",null,true],"b":{"c":-9007199254740993}})" : "[]");
+      builder.AppendText(
+          c, extreme ? R"({"a":[1,2.5,"x",null,true],"b":{"c":-9007199254740993}})" : "[]");
     builder.AppendTicks(19, row == 0 ? min_dt : row == 1 ? max_dt : 0);
   }
   auto input = builder.FinishTable();
@@ -115,7 +119,8 @@ TEST_F(ExecuteTest, EveryTypeRoundTripsWithAndWithoutNulls) {
     EXPECT_EQ(got.column(c), want.column(c));
     for (std::uint64_t row = 0; row < want.row_count(); ++row) {
       EXPECT_EQ(got.IsNull(c, row), want.IsNull(c, row)) << want.column(c).name << " row " << row;
-      EXPECT_EQ(got.FormatCell(c, row), want.FormatCell(c, row)) << want.column(c).name << " row " << row;
+      EXPECT_EQ(got.FormatCell(c, row), want.FormatCell(c, row))
+          << want.column(c).name << " row " << row;
     }
   }
 }
@@ -149,7 +154,8 @@ TEST_F(ExecuteTest, SeedHourlyResampleExample) {
   Client client = daemon_->Connect();
   Request request;
   request.output_schema =
-      "typeof(Timestamp:datetime, Value_mean:real, Value_min:real, Value_max:real, Value_count:long)";
+      "typeof(Timestamp:datetime, Value_mean:real, Value_min:real, Value_max:real, "
+      "Value_count:long)";
   request.script =
       "import pandas as pd\n"
       "import numpy as np\n"
@@ -196,11 +202,13 @@ TEST_F(ExecuteTest, BadSchemaIsBadRequest) {
   Client client = daemon_->Connect();
   Request request;
   request.script = "result = df\n";
-  for (const char* schema : {"typeof(x:float128)", "typeof(x long)", "x:long", "typeof(*, *)", ""}) {
+  for (const char* schema :
+       {"typeof(x:float128)", "typeof(x long)", "x:long", "typeof(*, *)", ""}) {
     request.output_schema = schema;
     auto outcome = client.Execute(request);
     ASSERT_FALSE(outcome.ok()) << schema;
-    EXPECT_EQ(outcome.error().code, ErrorCode::kBadRequest) << schema << ": " << outcome.error().ToString();
+    EXPECT_EQ(outcome.error().code, ErrorCode::kBadRequest)
+        << schema << ": " << outcome.error().ToString();
   }
 }
 
@@ -219,7 +227,8 @@ TEST_F(ExecuteTest, ScriptErrorCarriesTracebackIntoTheScript) {
   EXPECT_EQ(error.message.find("runner.py"), std::string::npos) << error.message;
   bool saw_stdout = false;
   for (const auto& log : error.logs)
-    saw_stdout |= log.stream == LogRecord::Stream::kStdout && log.message.find("before the error") != std::string::npos;
+    saw_stdout |= log.stream == LogRecord::Stream::kStdout &&
+                  log.message.find("before the error") != std::string::npos;
   EXPECT_TRUE(saw_stdout);
 }
 
@@ -237,10 +246,12 @@ TEST_F(ExecuteTest, StdoutStderrAndLoggingComeBack) {
   ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
   bool out = false, err = false, log = false;
   for (const auto& r : outcome.result().logs) {
-    out |= r.stream == LogRecord::Stream::kStdout && r.message.find("to stdout") != std::string::npos;
-    err |= r.stream == LogRecord::Stream::kStderr && r.message.find("to stderr") != std::string::npos;
-    log |= r.stream == LogRecord::Stream::kLogging && r.message == "careful: 7" && r.logger == "udf" &&
-           r.level == "WARNING" && r.line == 4 && r.file == "script.py";
+    out |=
+        r.stream == LogRecord::Stream::kStdout && r.message.find("to stdout") != std::string::npos;
+    err |=
+        r.stream == LogRecord::Stream::kStderr && r.message.find("to stderr") != std::string::npos;
+    log |= r.stream == LogRecord::Stream::kLogging && r.message == "careful: 7" &&
+           r.logger == "udf" && r.level == "WARNING" && r.line == 4 && r.file == "script.py";
   }
   EXPECT_TRUE(out);
   EXPECT_TRUE(err);
@@ -267,7 +278,8 @@ TEST_F(ExecuteTest, UnknownImageIsImageNotFound) {
   auto outcome = client.Execute(request);
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().code, ErrorCode::kImageNotFound);
-  EXPECT_NE(outcome.error().message.find("python3.11"), std::string::npos) << outcome.error().message;
+  EXPECT_NE(outcome.error().message.find("python3.11"), std::string::npos)
+      << outcome.error().message;
   auto images = client.ListImages();
   ASSERT_TRUE(images.ok());
   ASSERT_FALSE(images->images.empty());
@@ -286,8 +298,10 @@ TEST_F(ExecuteTest, SixteenConcurrentClients) {
       request.script_parameters_json = "{\"k\": " + std::to_string(i) + "}";
       request.input = RangeTable("x", 1, 1000);
       auto outcome = client.Execute(request);
-      if (outcome.ok() && outcome.result().table.view().GetLong(1, 999) == 1000 * i) ++ok;
-      else if (!outcome.ok()) ADD_FAILURE() << outcome.error().ToString();
+      if (outcome.ok() && outcome.result().table.view().GetLong(1, 999) == 1000 * i)
+        ++ok;
+      else if (!outcome.ok())
+        ADD_FAILURE() << outcome.error().ToString();
     });
   }
   for (auto& t : threads) t.join();
@@ -399,6 +413,53 @@ TEST_F(ExecuteTest, DebugModeRunsNothingAndReturnsAReproScript) {
   EXPECT_EQ(outcome.result().table.view().row_count(), 3U);
   EXPECT_NE(outcome.result().debug_script.find("must not run"), std::string::npos);
   EXPECT_NE(outcome.result().debug_script.find("\"k\":3"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sandboxd::testing
+
+namespace sandboxd::testing {
+namespace {
+
+// SIGHUP recompiles the seccomp policy file; a file that does not compile leaves the old policy.
+TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
+  if (!DefaultImageBuilt()) GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir();
+  const std::string policy = ::testing::TempDir() + "/reload-" + std::to_string(::getpid()) + ".seccomp";
+  std::filesystem::copy_file(SANDBOXD_SECCOMP_SOURCE, policy,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto daemon = DaemonProcess::Start({"--seccomp-policy", policy});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  Request request;
+  request.output_schema = "typeof(cwd:string)";
+  request.script = "import os\nresult = pd.DataFrame({'cwd': [os.getcwd()]})\n";
+  auto run = [&] { return client.Execute(request); };
+  auto reload = [&](const std::string& text) {
+    std::ofstream(policy) << text;
+    ::kill(daemon->pid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  };
+  ASSERT_TRUE(run().ok());
+
+  // Without getcwd on the allow-list it falls to the default action: the sandbox is stopped.
+  std::ifstream in(SANDBOXD_SECCOMP_SOURCE);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string allowed = " getcwd chdir";
+  ASSERT_NE(text.find(allowed), std::string::npos);
+  const std::string strict = text.replace(text.find(allowed), allowed.size(), " chdir");
+  reload(strict);
+  auto outcome = run();
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kPolicyViolation) << outcome.error().ToString();
+  EXPECT_NE(outcome.error().message.find("getcwd"), std::string::npos) << outcome.error().message;
+
+  // A broken file is refused; the strict policy stays in force and the daemon keeps serving.
+  reload("this is not a policy\n");
+  outcome = run();
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kPolicyViolation);
+  EXPECT_TRUE(daemon->alive());
+  std::filesystem::remove(policy);
 }
 
 }  // namespace

@@ -22,6 +22,14 @@ bool Admission::Submit(Start start) {
   return true;
 }
 
+std::optional<unsigned> Admission::TryAcquire() {
+  std::lock_guard lock(mu_);
+  if (free_slots_.empty() || !queue_.empty()) return std::nullopt;
+  const unsigned slot = free_slots_.back();
+  free_slots_.pop_back();
+  return slot;
+}
+
 void Admission::Release(unsigned slot) {
   Start next;
   {

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace sandboxd {
@@ -16,6 +17,8 @@ class Admission {
 
   // Runs `start` with a free slot now, or queues it; false when the queue is full.
   bool Submit(Start start);
+  // A free slot for background work (the warm pool), only when no request is waiting.
+  std::optional<unsigned> TryAcquire();
   // Gives the slot to the next queued request, or frees it.
   void Release(unsigned slot);
 

@@ -321,6 +321,10 @@ class V2Manager final : public ManagerBase {
   V2Manager(std::string root, bool fake)
       : ManagerBase(fake), root_(std::move(root)), sandboxes_(root_ + "/sandboxes") {}
 
+  Status LowerMemoryLimit(const std::string& sandbox_id, std::uint64_t bytes) override {
+    return cgfs_.Write(sandboxes_ + "/" + sandbox_id + "/memory.max", std::to_string(bytes));
+  }
+
   StatusOr<std::vector<std::string>> Create(const std::string& sandbox_id,
                                             const SandboxLimits& limits) override {
     RetryPending();
@@ -478,6 +482,19 @@ class V1Manager final : public ManagerBase {
   ~V1Manager() override {
     if (cgfs_.fake()) return;
     for (const auto& h : hierarchies_) ::rmdir((h.dir + "/" + group_).c_str());
+  }
+
+  Status LowerMemoryLimit(const std::string& sandbox_id, std::uint64_t bytes) override {
+    for (const auto& h : hierarchies_) {
+      if (!Has(h, "memory")) continue;
+      const std::string dir = h.dir + "/" + group_ + "/" + sandbox_id;
+      // Lowering: limit_in_bytes first, so memsw (which may not be below it) can follow.
+      Status s = cgfs_.Write(dir + "/memory.limit_in_bytes", std::to_string(bytes));
+      if (s.ok())
+        s = cgfs_.WriteIfPresent(dir + "/memory.memsw.limit_in_bytes", std::to_string(bytes));
+      return s;
+    }
+    return Status::Ok();
   }
 
   StatusOr<std::vector<std::string>> Create(const std::string& sandbox_id,

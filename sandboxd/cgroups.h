@@ -27,6 +27,9 @@ class CgroupManager {
   // be positive; max_pids 0 and cpu_percent 0 mean no limit (cpu_percent 100 is one CPU).
   virtual StatusOr<std::vector<std::string>> Create(const std::string& sandbox_id,
                                                     const SandboxLimits& limits) = 0;
+  // Lowers a running sandbox's memory limit (a warm sandbox taking a request that asked for less).
+  // Fails when the sandbox already uses more than `bytes`.
+  virtual Status LowerMemoryLimit(const std::string& sandbox_id, std::uint64_t bytes) = 0;
   // Kills every process in the sandbox's cgroup (cgroup.kill on v2, each pid on v1).
   virtual void Kill(const std::string& sandbox_id) = 0;
   // Missing files (an old kernel, a cgroup already gone) read as "no OOM kill, peak unknown (0)".

@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "artifacts_config.h"
 #include "sandboxd/status.h"
 
 namespace sandboxd {
 
 struct SandboxLimits {
-  std::uint64_t memory_bytes = 1ULL << 30;        // Kusto's default: 1 GiB per sandbox
-  std::uint64_t timeout_ms = 600'000;             // 600 s
+  std::uint64_t memory_bytes = 1ULL << 30;  // Kusto's default: 1 GiB per sandbox
+  std::uint64_t timeout_ms = 600'000;       // 600 s
   std::uint64_t max_result_bytes = 256ULL << 20;
   std::uint64_t max_log_bytes = 1ULL << 20;
   std::uint64_t tmp_bytes = 256ULL << 20;
@@ -23,26 +24,28 @@ struct SandboxLimits {
   std::uint64_t max_inodes = 16384;
   std::uint64_t max_open_files = 1024;
   std::uint64_t max_pids = 256;
-  std::uint32_t cpu_percent = 100;                // throttled (cpu.max), never killed
+  std::uint32_t cpu_percent = 100;  // throttled (cpu.max), never killed
 };
 
 struct NodeConfig {
   std::string socket_path = "/run/sandboxd/sandboxd.sock";
-  std::vector<uid_t> allowed_uids;   // besides root and the daemon's own uid
-  std::vector<gid_t> allowed_gids;   // peers whose primary group is one of these
+  std::vector<uid_t> allowed_uids;  // besides root and the daemon's own uid
+  std::vector<gid_t> allowed_gids;  // peers whose primary group is one of these
   std::string images_dir = "/var/lib/sandboxd/images";
   std::string runtime_dir = SANDBOXD_DEFAULT_RUNTIME_DIR;
   std::string default_image = "python3.11";
-  std::string seccomp_policy_path;   // empty: the installed default policy
-  std::string cgroup_root;           // empty: detect (v2 delegated subtree, or v1 controllers)
+  std::string seccomp_policy_path;  // empty: the installed default policy
+  std::string cgroup_root;          // empty: detect (v2 delegated subtree, or v1 controllers)
   std::string cgroup_v1_group = "sandboxd";  // the daemon's group in each v1 hierarchy
   std::string state_dir = "/var/lib/sandboxd";
   unsigned max_sandboxes = 16;
   unsigned max_queue = 64;
+  unsigned warm_sandboxes = 2;  // of the default image, ready before requests arrive
   unsigned io_threads = 4;
   std::uint32_t sandbox_uid_base = 1'500'000'000;  // slot i owns host uids base+2i, base+2i+1
   std::uint32_t max_frame_bytes = 64U << 20;
   SandboxLimits limits;
+  ArtifactsConfig artifacts;  // the "artifacts" object; see artifacts/README.md
 };
 
 // Reads a JSON config file into `config` (keys absent from the file keep their values).

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -57,14 +58,12 @@ struct Execution::Stream {
   bool eof = false;
 };
 
-Execution::Execution(asio::io_context& io, const Services& services, PreparedRequest request,
-                     unsigned slot, AnswerCallback done)
+Execution::Execution(asio::io_context& io, const Services& services, ImageInfo image, unsigned slot)
     : io_(io),
       strand_(asio::make_strand(io)),
       services_(services),
-      request_(std::move(request)),
+      image_(std::move(image)),
       slot_(slot),
-      done_(std::move(done)),
       deadline_(strand_) {
   sandbox_id_ = "s" + std::to_string(slot_) + "-" + std::to_string(::getpid()) + "-" +
                 std::to_string(Clock::now().time_since_epoch().count());
@@ -75,119 +74,188 @@ Execution::~Execution() {
   if (services_.cgroups != nullptr) services_.cgroups->Remove(sandbox_id_);
 }
 
-void Execution::Start() {
-  asio::post(strand_, [self = shared_from_this()] {
-    auto fail = [&](const Status& s) {
-      self->finished_ = true;
-      self->done_(ErrorAnswer(self->request_.request_id, s.code(), s.message()));
-    };
-    auto& req = self->request_;
-    const SandboxLimits& limits = req.limits;
+void Execution::Launch(LaunchOptions options, std::function<void(Status)> launched,
+                       std::function<void()> on_idle_exit) {
+  asio::post(strand_, [self = shared_from_this(), options = std::move(options),
+                       launched = std::move(launched),
+                       on_idle_exit = std::move(on_idle_exit)]() mutable {
+    self->on_idle_exit_ = std::move(on_idle_exit);
+    self->launch_status_ = [&]() -> Status {
+      const SandboxLimits& limits = self->services_.config.limits;
+      // fd 3 is a pipe: the runner starts, imports numpy and pandas, and then blocks until the
+      // request is written into it.
+      int control[2];
+      if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
+      UniqueFd control_read(control[0]);
+      self->control_write_.reset(control[1]);
+      if (options.input_memfd) {
+        self->input_memfd_ = std::move(options.input_memfd);
+        self->input_filled_ = true;
+      } else {
+        auto input = CreateMemfd("sandboxd-input");
+        if (!input.ok()) return input.status();
+        self->input_memfd_ = std::move(*input);
+      }
+      auto output_fd = CreateMemfd("sandboxd-result");
+      if (!output_fd.ok()) return output_fd.status();
+      self->output_memfd_ = std::move(*output_fd);
 
-    // The control document the runner reads on fd 3.
-    nlohmann::json control;
-    control["script"] = req.script;
-    control["kargs"] = nlohmann::json::parse(req.kargs_json);
-    auto& columns = control["output_columns"] = nlohmann::json::array();
-    for (const auto& c : req.output_columns)
-      columns.push_back({{"name", c.name}, {"type", std::string(ColumnTypeName(c.type))}});
-    control["max_result_bytes"] = limits.max_result_bytes;
-    control["site_dir"] = "/sandbox/site";
-    control["artifacts_dir"] = "/sandbox/work/Temp";
-    const std::string control_text = control.dump();
-    auto control_fd = CreateSealedMemfd(
-        "sandboxd-control",
-        std::span(reinterpret_cast<const std::byte*>(control_text.data()), control_text.size()));
-    if (!control_fd.ok()) return fail(control_fd.status());
-    auto output_fd = CreateMemfd("sandboxd-result");
-    if (!output_fd.ok()) return fail(output_fd.status());
-    self->output_memfd_ = std::move(*output_fd);
+      // Pipes: the daemon keeps the read ends, the sandbox gets the write ends.
+      UniqueFd write_ends[4];
+      UniqueFd read_ends[4];
+      for (int i = 0; i < 4; ++i) {
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
+        read_ends[i].reset(p[0]);
+        write_ends[i].reset(p[1]);
+      }
 
-    // Pipes: the daemon keeps the read ends, the sandbox gets the write ends.
-    UniqueFd write_ends[4];
-    UniqueFd read_ends[4];
-    for (int i = 0; i < 4; ++i) {
-      int p[2];
-      if (::pipe2(p, O_CLOEXEC) != 0) return fail({ErrorCode::kInternal, "pipe2 failed"});
-      read_ends[i].reset(p[0]);
-      write_ends[i].reset(p[1]);
-    }
+      internal::LaunchRequest launch;
+      launch.set_sandbox_id(self->sandbox_id_);
+      launch.set_rootfs(self->image_.rootfs);
+      launch.set_runtime_dir(self->services_.config.runtime_dir);
+      launch.set_artifacts_dir(options.artifacts_dir);
+      launch.set_site_dir(options.site_dir);
+      // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
+      const std::uint32_t udf_id = self->services_.config.sandbox_uid_base + 2 * self->slot_;
+      launch.set_outside_uid(udf_id);
+      launch.set_outside_gid(udf_id);
+      launch.set_outside_root_uid(udf_id + 1);
+      launch.set_outside_root_gid(udf_id + 1);
+      launch.set_tmp_bytes(limits.tmp_bytes);
+      launch.set_work_bytes(limits.work_bytes);
+      launch.set_shm_bytes(limits.shm_bytes);
+      launch.set_max_inodes(limits.max_inodes);
+      launch.set_max_open_files(limits.max_open_files);
+      launch.set_max_file_bytes(limits.work_bytes);
+      launch.set_hostname("sandbox");
+      for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
+        launch.add_argv(arg);
+      for (const char* var :
+           {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp",
+            "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
+        launch.add_env(var);
+      if (const auto policy = self->services_.seccomp())
+        launch.set_seccomp_program(policy->program());
+      if (self->services_.cgroups != nullptr) {
+        auto procs = self->services_.cgroups->Create(self->sandbox_id_, limits);
+        if (!procs.ok()) return procs.status();
+        for (const auto& path : *procs) launch.add_cgroup_procs(path);
+      }
 
-    internal::LaunchRequest launch;
-    launch.set_sandbox_id(self->sandbox_id_);
-    launch.set_rootfs(req.image.rootfs);
-    launch.set_runtime_dir(self->services_.config.runtime_dir);
-    launch.set_artifacts_dir(req.artifacts_dir);
-    launch.set_site_dir(req.site_dir);
-    // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
-    const std::uint32_t udf_id = self->services_.config.sandbox_uid_base + 2 * self->slot_;
-    launch.set_outside_uid(udf_id);
-    launch.set_outside_gid(udf_id);
-    launch.set_outside_root_uid(udf_id + 1);
-    launch.set_outside_root_gid(udf_id + 1);
-    launch.set_tmp_bytes(limits.tmp_bytes);
-    launch.set_work_bytes(limits.work_bytes);
-    launch.set_shm_bytes(limits.shm_bytes);
-    launch.set_max_inodes(limits.max_inodes);
-    launch.set_max_open_files(limits.max_open_files);
-    launch.set_max_file_bytes(limits.work_bytes);
-    launch.set_hostname("sandbox");
-    for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
-      launch.add_argv(arg);
-    for (const char* var :
-         {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
-          "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
-      launch.add_env(var);
-    if (const auto policy = self->services_.seccomp()) launch.set_seccomp_program(policy->program());
-    if (self->services_.cgroups != nullptr) {
-      auto procs = self->services_.cgroups->Create(self->sandbox_id_, limits);
-      if (!procs.ok()) return fail(procs.status());
-      for (const auto& path : *procs) launch.add_cgroup_procs(path);
-    }
+      SandboxFds fds{};
+      fds.fd[kControlFd] = control_read.get();
+      fds.fd[kInputFd] = self->input_memfd_.get();
+      fds.fd[kOutputFd] = self->output_memfd_.get();
+      fds.fd[kStdoutFd] = write_ends[0].get();
+      fds.fd[kStderrFd] = write_ends[1].get();
+      fds.fd[kEventsFd] = write_ends[2].get();
+      fds.fd[kStatusFd] = write_ends[3].get();
 
-    SandboxFds fds{};
-    fds.fd[kControlFd] = control_fd->get();
-    fds.fd[kInputFd] = req.input_memfd.get();
-    fds.fd[kOutputFd] = self->output_memfd_.get();
-    fds.fd[kStdoutFd] = write_ends[0].get();
-    fds.fd[kStderrFd] = write_ends[1].get();
-    fds.fd[kEventsFd] = write_ends[2].get();
-    fds.fd[kStatusFd] = write_ends[3].get();
+      self->launch_start_ = Clock::now();
+      auto sandbox = self->services_.launcher->Launch(launch, fds);
+      if (!sandbox.ok()) return sandbox.status();
+      self->launched_ = Clock::now();
+      self->pidfd_ = std::move(sandbox->pidfd);
+      self->status_read_ = std::move(read_ends[3]);
 
-    self->launch_start_ = Clock::now();
-    auto launched = self->services_.launcher->Launch(launch, fds);
-    if (!launched.ok()) return fail(launched.status());
+      const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
+                                                 proto::LogRecord::LOGGING};
+      for (int i = 0; i < 3; ++i) {
+        auto stream = std::make_unique<Stream>();
+        stream->kind = kinds[i];
+        stream->pipe =
+            std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
+        self->streams_.push_back(std::move(stream));
+      }
+      for (auto& stream : self->streams_) self->ReadStream(*stream);
+
+      // The pidfd turns readable when init exits; asio owns a duplicate.
+      self->pid_watch_ = std::make_unique<asio::posix::stream_descriptor>(
+          self->strand_, ::fcntl(self->pidfd_.get(), F_DUPFD_CLOEXEC, 0));
+      self->pid_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
+                                   [self](const boost::system::error_code&) { self->OnExited(); });
+      return Status::Ok();
+    }();
+    if (!self->launch_status_.ok()) self->exited_ = true;
+    launched(self->launch_status_);
+  });
+}
+
+void Execution::Assign(PreparedRequest request, AnswerCallback done) {
+  asio::post(strand_, [self = shared_from_this(), request = std::move(request),
+                       done = std::move(done)]() mutable {
+    self->request_ = std::move(request);
+    self->done_ = std::move(done);
+    self->assigned_ = true;
     self->run_start_ = Clock::now();
-    for (auto& w : write_ends) w.reset();  // only the sandbox holds them now
-    self->pidfd_ = std::move(launched->pidfd);
-    self->status_read_ = std::move(read_ends[3]);
-
-    const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
-                                               proto::LogRecord::LOGGING};
-    for (int i = 0; i < 3; ++i) {
-      auto stream = std::make_unique<Stream>();
-      stream->kind = kinds[i];
-      stream->pipe =
-          std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
-      self->streams_.push_back(std::move(stream));
+    if (!self->launch_status_.ok())
+      return self->Finish(ErrorAnswer(self->request_.request_id, self->launch_status_.code(),
+                                      self->launch_status_.message()));
+    if (self->exited_)
+      return self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kInternal,
+                                      "the sandbox ended before its request arrived"));
+    if (Status s = self->SendRequest(); !s.ok()) {
+      self->Kill(s.code(), s.message());
+      return;
     }
-    for (auto& stream : self->streams_) self->ReadStream(*stream);
-
-    // The pidfd turns readable when init exits; duplicate it so asio may own one copy.
-    self->pid_watch_ = std::make_unique<asio::posix::stream_descriptor>(
-        self->strand_, ::fcntl(self->pidfd_.get(), F_DUPFD_CLOEXEC, 0));
-    self->pid_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
-                                 [self](const boost::system::error_code&) { self->OnExited(); });
-
     self->deadline_.expires_at(self->request_.received +
-                               std::chrono::milliseconds(limits.timeout_ms));
+                               std::chrono::milliseconds(self->request_.limits.timeout_ms));
     self->deadline_.async_wait([self](const boost::system::error_code& ec) {
       if (ec || self->exited_) return;
       self->Kill(ErrorCode::kTimeout, "the script ran past its time limit of " +
                                           FormatMillis(self->request_.limits.timeout_ms) +
                                           " and was stopped");
     });
+    self->MaybeFinish();
   });
+}
+
+Status Execution::SendRequest() {
+  const auto& req = request_;
+  if (services_.cgroups != nullptr &&
+      req.limits.memory_bytes < services_.config.limits.memory_bytes) {
+    if (Status s = services_.cgroups->LowerMemoryLimit(sandbox_id_, req.limits.memory_bytes);
+        !s.ok())
+      return {ErrorCode::kInternal, "lowering the sandbox's memory limit: " + s.message()};
+  }
+  // A warm sandbox got an empty input memfd at launch: fill it before the runner may read it.
+  if (!input_filled_) {
+    auto mapped = MappedFile::Map(req.input_memfd.get(), req.input_bytes);
+    if (!mapped.ok()) return mapped.status();
+    auto bytes = mapped->bytes();
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::pwrite(input_memfd_.get(), bytes.data() + done, bytes.size() - done,
+                                 static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return {ErrorCode::kInternal,
+                std::string("copying the input table into the sandbox: ") + std::strerror(errno)};
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  // The control document the runner reads on fd 3.
+  nlohmann::json control;
+  control["script"] = req.script;
+  control["kargs"] = nlohmann::json::parse(req.kargs_json);
+  auto& columns = control["output_columns"] = nlohmann::json::array();
+  for (const auto& c : req.output_columns)
+    columns.push_back({{"name", c.name}, {"type", std::string(ColumnTypeName(c.type))}});
+  control["max_result_bytes"] = req.limits.max_result_bytes;
+  control["site_dir"] = "/sandbox/site";
+  control["artifacts_dir"] = "/sandbox/work/Temp";
+  auto text = std::make_shared<std::string>(control.dump());
+  // Written asynchronously: a script of megabytes does not fit a pipe, and the runner reads it
+  // while we write. Closing the pipe tells the runner the document is whole.
+  auto pipe = std::make_shared<asio::posix::stream_descriptor>(strand_, control_write_.release());
+  asio::async_write(*pipe, asio::buffer(*text),
+                    [pipe, text](const boost::system::error_code&, std::size_t) {
+                      boost::system::error_code ignored;
+                      pipe->close(ignored);
+                    });
+  return Status::Ok();
 }
 
 void Execution::Cancel() {
@@ -309,14 +377,31 @@ void Execution::MaybeFinish() {
   for (const auto& s : streams_) {
     if (!s->eof) return;
   }
+  if (!assigned_) {
+    // A sandbox that ended while waiting for a request has nobody to answer.
+    finished_ = true;
+    if (on_idle_exit_) on_idle_exit_();
+    return;
+  }
+  Finish(Judge());
+}
+
+void Execution::Finish(Answer answer) {
   finished_ = true;
-  done_(Judge());
+  // Exactly one answer, whichever path gets here first.
+  if (auto done = std::exchange(done_, nullptr)) done(std::move(answer));
 }
 
 proto::Stats Execution::CollectStats() {
   proto::Stats stats;
-  stats.set_queue_seconds(Seconds(launch_start_ - request_.received));
-  stats.set_setup_seconds(Seconds(run_start_ - launch_start_));
+  if (launch_start_ < request_.received) {
+    // A warm sandbox: it was set up before the request arrived.
+    stats.set_queue_seconds(Seconds(run_start_ - request_.received));
+    stats.set_setup_seconds(0);
+  } else {
+    stats.set_queue_seconds(Seconds(launch_start_ - request_.received));
+    stats.set_setup_seconds(Seconds(launched_ - launch_start_));
+  }
   stats.set_run_seconds(Seconds(run_end_ - run_start_));
   stats.set_wall_seconds(Seconds(Clock::now() - request_.received));
   stats.set_bytes_in(request_.input_bytes);

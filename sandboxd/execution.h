@@ -31,7 +31,7 @@ class SeccompPolicy;
 struct Services {
   NodeConfig config;
   LauncherClient* launcher = nullptr;
-  CgroupManager* cgroups = nullptr;        // null: no cgroup limits (tests of the plain path)
+  CgroupManager* cgroups = nullptr;  // null: no cgroup limits (tests of the plain path)
   // The compiled syscall policy, replaced on SIGHUP; each execution takes the one current when it
   // starts. Null: no syscall filter (development only).
   std::shared_ptr<const SeccompPolicy> seccomp() const {
@@ -71,15 +71,34 @@ using AnswerCallback = std::function<void(Answer)>;
 
 Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message);
 
+// Where a sandbox's request-specific files come from when they are known at launch (a cold
+// start); a warm sandbox is launched before its request exists and gets none of them.
+struct LaunchOptions {
+  std::string artifacts_dir;  // empty: an empty Temp folder
+  std::string site_dir;       // empty: an empty /sandbox/site
+  UniqueFd input_memfd;       // the request's sealed input; empty: filled in at Assign
+};
+
+// One sandbox and the one request it serves. Launch() starts the sandbox: its runner imports
+// numpy and pandas, then waits for the request on its control pipe. Assign() hands it the request
+// (at once for a cold start, later for a warm one from the WarmPool). A sandbox serves exactly
+// one request and is never reused.
 class Execution : public std::enable_shared_from_this<Execution> {
  public:
-  Execution(boost::asio::io_context& io, const Services& services, PreparedRequest request,
-            unsigned slot, AnswerCallback done);
+  Execution(boost::asio::io_context& io, const Services& services, ImageInfo image, unsigned slot);
   ~Execution();
-  // Launches the sandbox; the callback runs exactly once, from the io_context.
-  void Start();
-  // Ends the sandbox early (the client went away); the callback still runs.
+
+  // Launches the sandbox; `launched` runs once from the io_context with the outcome. `on_idle_exit`
+  // runs if the sandbox ends before it was given a request (a warm sandbox that died).
+  void Launch(LaunchOptions options, std::function<void(Status)> launched,
+              std::function<void()> on_idle_exit = {});
+  // Gives the sandbox its request; `done` runs exactly once, from the io_context.
+  void Assign(PreparedRequest request, AnswerCallback done);
+  // Ends the sandbox early (the client went away, or an idle warm sandbox is dropped).
   void Cancel();
+
+  unsigned slot() const { return slot_; }
+  const std::string& image_name() const { return image_.name; }
 
  private:
   struct Stream;
@@ -88,6 +107,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void OnExited();
   void Kill(ErrorCode reason, std::string message);
   void MaybeFinish();
+  void Finish(Answer answer);
+  Status SendRequest();
   Answer Judge();
   Answer JudgeResult(proto::Stats stats);
   void ParseEvents(std::string_view chunk);
@@ -96,18 +117,25 @@ class Execution : public std::enable_shared_from_this<Execution> {
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   const Services& services_;
-  PreparedRequest request_;
+  ImageInfo image_;
   unsigned slot_;
-  AnswerCallback done_;
   std::string sandbox_id_;
+  PreparedRequest request_;
+  AnswerCallback done_;
+  bool assigned_ = false;
+  Status launch_status_;
+  std::function<void()> on_idle_exit_;
 
+  UniqueFd control_write_;     // the daemon's end of the runner's control pipe (fd 3)
+  UniqueFd input_memfd_;       // the runner's fd 4
+  bool input_filled_ = false;  // a cold start passed the request's sealed input at launch
   UniqueFd output_memfd_;
   UniqueFd status_read_;
   UniqueFd pidfd_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pid_watch_;
   std::vector<std::unique_ptr<Stream>> streams_;  // stdout, stderr, events
   boost::asio::steady_timer deadline_;
-  std::chrono::steady_clock::time_point launch_start_, run_start_, run_end_;
+  std::chrono::steady_clock::time_point launch_start_, launched_, run_start_, run_end_;
 
   bool exited_ = false;
   bool finished_ = false;

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,15 @@
 
 namespace sandboxd {
 namespace {
+
+// The launcher's command line (it names the daemon's host pid). A sandbox's init is a clone of
+// the launcher and would show it as its own /proc/1/cmdline, so init blanks it (C1).
+char* g_argv_start = nullptr;
+std::size_t g_argv_length = 0;
+
+// The write end of each live sandbox's sync pipe, held until its init is reaped: init reads its
+// EOF as "the launcher is gone" in the window where PDEATHSIG cannot help.
+std::map<pid_t, UniqueFd> g_liveness_pipes;
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -54,10 +64,25 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
   int sync[2];
   if (::pipe2(sync, O_CLOEXEC) != 0) return Status(ErrorCode::kInternal, Errno("pipe2"));
   int pidfd = -1;
+  // The new user namespace is owned by the slot's unprivileged root uid, not by host root: the
+  // kernel charges per-user budgets of everything inside (inotify instances, mqueues, keys) to
+  // the namespace's owner, so sandboxes must not share one owner, least of all root (F12). The
+  // other namespaces need no privilege once the user namespace exists.
+  if (::setresgid(-1, request.outside_root_gid(), -1) != 0 ||
+      ::setresuid(-1, request.outside_root_uid(), -1) != 0) {
+    const std::string err = Errno("become the slot's uid to create its namespaces");
+    ::setresuid(-1, 0, -1);
+    ::setresgid(-1, 0, -1);
+    ::close(sync[0]);
+    ::close(sync[1]);
+    return Status(ErrorCode::kInternal, err);
+  }
   // A raw clone behaves like fork here (this process is single-threaded) and hands back a pidfd
   // with no window in which the pid could be reused.
   const long pid =
       ::syscall(SYS_clone, kNamespaceFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, 0);
+  // Without root again the launcher could map ids for no one: better to stop than limp on.
+  if (pid != 0 && (::setresuid(-1, 0, -1) != 0 || ::setresgid(-1, 0, -1) != 0)) ::_exit(1);
   if (pid < 0) {
     const std::string err = Errno("clone the sandbox namespaces");
     ::close(sync[0]);
@@ -73,12 +98,16 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
     CloseAllExcept(keep);
     // Die with the launcher; the sync pipe catches a launcher that died before this line.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (g_argv_start != nullptr) {
+      std::memset(g_argv_start, 0, g_argv_length);
+      std::strncpy(g_argv_start, "sandbox-init", g_argv_length - 1);
+    }
+    ::prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
     char go = 0;
     if (::read(sync[0], &go, 1) != 1 || go != 'G') ::_exit(1);
-    ::close(sync[0]);
     // Entered only now, so the namespace's root is the sandbox's own cgroup.
     if (!request.cgroup_procs().empty()) ::unshare(CLONE_NEWCGROUP);
-    RunSandboxInit(request, fds);
+    RunSandboxInit(request, fds, sync[0]);
   }
   ::close(sync[0]);
   UniqueFd go_pipe(sync[1]);
@@ -109,6 +138,7 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     return Status(ErrorCode::kInternal, Errno("start the sandbox"));
   }
+  g_liveness_pipes[static_cast<pid_t>(pid)] = std::move(go_pipe);
   return launched;
 }
 
@@ -165,6 +195,12 @@ StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& 
   return launched;
 }
 
+void RememberLauncherArgv(int argc, char** argv) {
+  if (argc < 1) return;
+  g_argv_start = argv[0];
+  g_argv_length = static_cast<std::size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - argv[0]);
+}
+
 int RunLauncher(int socket_fd, pid_t daemon_pid) {
   ::prctl(PR_SET_NAME, "sandboxd-launch", 0, 0, 0);
   if (::getppid() != daemon_pid) return 1;  // the daemon died before we set PDEATHSIG
@@ -189,8 +225,8 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
       signalfd_siginfo info;
       while (::read(sigfd, &info, sizeof(info)) > 0) {
       }
-      while (::waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {
-      }
+      for (pid_t reaped; (reaped = ::waitpid(-1, nullptr, WNOHANG | __WALL)) > 0;)
+        g_liveness_pipes.erase(reaped);
     }
     if ((pfds[0].revents & (POLLIN | POLLHUP)) == 0) continue;
     auto state = reader.ReadFrom(socket_fd);

@@ -42,6 +42,9 @@ class LauncherClient {
 // The argv[1] that puts the sandboxd binary in launcher mode.
 inline constexpr const char* kLauncherModeFlag = "--internal-launcher";
 
+// Notes where the launcher's command line lives, so sandbox inits can blank it.
+void RememberLauncherArgv(int argc, char** argv);
+
 // Launcher main loop on `socket_fd`; returns the process exit code.
 int RunLauncher(int socket_fd, pid_t daemon_pid);
 

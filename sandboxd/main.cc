@@ -32,8 +32,13 @@ std::string DefaultSeccompPolicy() {
 int main(int argc, char** argv) {
   using namespace sandboxd;
   // Launcher mode: exec'd by the daemon itself, before any thread exists.
-  if (argc == 3 && std::string(argv[1]) == kLauncherModeFlag)
-    return RunLauncher(3, static_cast<pid_t>(std::atol(argv[2])));
+  if (argc == 3 && std::string(argv[1]) == kLauncherModeFlag) {
+    char* end = nullptr;
+    const long daemon_pid = std::strtol(argv[2], &end, 10);
+    if (end == argv[2] || *end != '\0' || daemon_pid <= 0) return 2;
+    RememberLauncherArgv(argc, argv);
+    return RunLauncher(3, static_cast<pid_t>(daemon_pid));
+  }
 
   CLI::App app{"sandboxd: runs Python user-defined functions in confined sandboxes"};
   NodeConfig config;
@@ -44,7 +49,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
       seccomp_policy;
-  std::optional<unsigned> max_sandboxes, max_queue;
+  std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes;
   std::optional<std::uint32_t> uid_base;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
   app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
@@ -57,6 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--seccomp-policy", seccomp_policy, "seccomp policy file");
   app.add_option("--max-sandboxes", max_sandboxes, "sandboxes running at once");
   app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
+  app.add_option("--warm-sandboxes", warm_sandboxes, "sandboxes of the default image kept ready");
   app.add_option("--uid-base", uid_base, "host uid of sandbox slot 0 (never 0)");
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
   app.add_flag("--no-seccomp", no_seccomp, "development only: no syscall filter");
@@ -81,6 +87,7 @@ int main(int argc, char** argv) {
   if (seccomp_policy) config.seccomp_policy_path = *seccomp_policy;
   if (max_sandboxes) config.max_sandboxes = *max_sandboxes;
   if (max_queue) config.max_queue = *max_queue;
+  if (warm_sandboxes) config.warm_sandboxes = std::min(*warm_sandboxes, config.max_sandboxes);
   if (uid_base) config.sandbox_uid_base = *uid_base;
   if (config.sandbox_uid_base == 0) {
     spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
@@ -132,8 +139,10 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", s.message());
     return 1;
   }
-  spdlog::info("listening on {} ({} sandboxes, queue {}, images in {})", config.socket_path,
-               config.max_sandboxes, config.max_queue, config.images_dir);
+  spdlog::info("listening on {} ({} sandboxes, {} warm, queue {}, images in {})",
+               config.socket_path, config.max_sandboxes, config.warm_sandboxes, config.max_queue,
+               config.images_dir);
+  server.StartWarmPool();
 
   // SIGTERM drains: no new connections, running requests finish, then exit.
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -164,6 +173,8 @@ int main(int argc, char** argv) {
         if (policy.ok()) {
           services.set_seccomp(std::make_shared<const SeccompPolicy>(std::move(*policy)));
           spdlog::info("SIGHUP: seccomp policy {} reloaded", config.seccomp_policy_path);
+          // Warm sandboxes carry the filter they were launched with.
+          if (auto* pool = server.pool()) pool->Recycle();
         } else {
           spdlog::error("SIGHUP: seccomp policy not reloaded, the old one stays: {}",
                         policy.status().message());

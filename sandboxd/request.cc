@@ -2,12 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "sandboxd/memfd.h"
 #include "sandboxd/table.h"
+#include "service.h"
 
 namespace sandboxd {
+namespace {
+
+std::map<std::string, std::string> ArtifactMap(const proto::ExecuteRequest& request) {
+  return {request.external_artifacts().begin(), request.external_artifacts().end()};
+}
+
+}  // namespace
 
 StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
                                          std::vector<UniqueFd>& fds, const Services& services) {
@@ -22,25 +31,33 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
     return Status(ErrorCode::kBadRequest, "the script is larger than 4 MiB");
 
   // kargs: a JSON object, as Kusto's script_parameters property bag.
-  const std::string params = request.script_parameters_json().empty() ? "{}" : request.script_parameters_json();
+  const std::string params =
+      request.script_parameters_json().empty() ? "{}" : request.script_parameters_json();
   const auto kargs = nlohmann::json::parse(params, nullptr, false);
   if (kargs.is_discarded() || !kargs.is_object())
-    return Status(ErrorCode::kBadRequest, "script_parameters must be a JSON object (a property bag)");
+    return Status(ErrorCode::kBadRequest,
+                  "script_parameters must be a JSON object (a property bag)");
   prepared.kargs_json = kargs.dump();
   prepared.script = request.script();
 
-  if (!request.external_artifacts().empty())
-    return Status(ErrorCode::kBadRequest,
-                  "external_artifacts are not enabled on this node (no callout policy allows them)");
+  // external_artifacts: names and URL syntax here (BAD_REQUEST); the callout policy, the
+  // downloads and the bundle checks come after, in the server (artifacts/service.h).
+  if (!request.external_artifacts().empty()) {
+    auto planned = ParseArtifacts(ArtifactMap(request), config.artifacts);
+    if (!planned.ok()) return planned.status();
+  }
 
   // The input table: inline bytes go into a sealed memfd; a client's memfd must arrive sealed.
   TableLimits limits;
-  limits.max_bytes = config.max_frame_bytes > 0 ? std::max<std::uint64_t>(config.max_frame_bytes, 1ULL << 32) : 1ULL << 32;
+  limits.max_bytes = config.max_frame_bytes > 0
+                         ? std::max<std::uint64_t>(config.max_frame_bytes, 1ULL << 32)
+                         : 1ULL << 32;
   const auto& input = request.input();
   std::string empty_table;
   if (input.data_case() == proto::TablePayload::kMemfdIndex) {
     if (input.memfd_index() >= fds.size())
-      return Status(ErrorCode::kBadRequest, "input.memfd_index names a descriptor that was not sent");
+      return Status(ErrorCode::kBadRequest,
+                    "input.memfd_index names a descriptor that was not sent");
     UniqueFd& fd = fds[input.memfd_index()];
     if (Status s = CheckSealed(fd.get()); !s.ok()) return s;
     prepared.input_memfd = std::move(fd);
@@ -53,12 +70,15 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
       empty_table = std::move(*built);
       bytes = empty_table;
     }
-    auto memfd = CreateSealedMemfd("sandboxd-input", std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+    auto memfd = CreateSealedMemfd(
+        "sandboxd-input",
+        std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
     if (!memfd.ok()) return memfd.status();
     prepared.input_memfd = std::move(*memfd);
   }
   auto mapped = MappedFile::Map(prepared.input_memfd.get(), limits.max_bytes);
-  if (!mapped.ok()) return Status(ErrorCode::kBadRequest, "input table: " + mapped.status().message());
+  if (!mapped.ok())
+    return Status(ErrorCode::kBadRequest, "input table: " + mapped.status().message());
   if (input.size() != 0 && input.size() != mapped->bytes().size())
     return Status(ErrorCode::kBadRequest, "input.size does not match the table's bytes");
   auto view = TableView::Open(mapped->bytes(), limits);
@@ -89,10 +109,18 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
     node = want * scale;
     return Status::Ok();
   };
-  if (Status s = lower(prepared.limits.memory_bytes, asked.memory_mb(), "memory_mb", 1ULL << 20); !s.ok()) return s;
-  if (Status s = lower(prepared.limits.timeout_ms, asked.timeout_ms(), "timeout_ms", 1); !s.ok()) return s;
-  if (Status s = lower(prepared.limits.max_result_bytes, asked.max_result_bytes(), "max_result_bytes", 1); !s.ok()) return s;
-  if (Status s = lower(prepared.limits.max_log_bytes, asked.max_log_bytes(), "max_log_bytes", 1); !s.ok()) return s;
+  if (Status s = lower(prepared.limits.memory_bytes, asked.memory_mb(), "memory_mb", 1ULL << 20);
+      !s.ok())
+    return s;
+  if (Status s = lower(prepared.limits.timeout_ms, asked.timeout_ms(), "timeout_ms", 1); !s.ok())
+    return s;
+  if (Status s =
+          lower(prepared.limits.max_result_bytes, asked.max_result_bytes(), "max_result_bytes", 1);
+      !s.ok())
+    return s;
+  if (Status s = lower(prepared.limits.max_log_bytes, asked.max_log_bytes(), "max_log_bytes", 1);
+      !s.ok())
+    return s;
   return prepared;
 }
 

@@ -1,5 +1,7 @@
 #include "server.h"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,10 +12,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <spdlog/spdlog.h>
 
 #include "request.h"
 #include "sandboxd/framing.h"
+#include "service.h"
 
 namespace sandboxd {
 namespace asio = boost::asio;
@@ -56,38 +58,43 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<int> raw;
     for (const auto& fd : answer.fds) raw.push_back(fd.get());
     if (Status s = SendFrame(socket_.native_handle(), payload, raw); !s.ok())
-      spdlog::info("answer to request '{}' not delivered: {}", answer.message.request_id(), s.message());
+      spdlog::info("answer to request '{}' not delivered: {}", answer.message.request_id(),
+                   s.message());
   }
 
  private:
   bool PeerAllowed(const ucred& cred) const {
     const auto& config = server_.services().config;
     return cred.uid == 0 || cred.uid == ::geteuid() ||
-           std::find(config.allowed_uids.begin(), config.allowed_uids.end(), cred.uid) != config.allowed_uids.end() ||
-           std::find(config.allowed_gids.begin(), config.allowed_gids.end(), cred.gid) != config.allowed_gids.end();
+           std::find(config.allowed_uids.begin(), config.allowed_uids.end(), cred.uid) !=
+               config.allowed_uids.end() ||
+           std::find(config.allowed_gids.begin(), config.allowed_gids.end(), cred.gid) !=
+               config.allowed_gids.end();
   }
 
   void ReadLoop() {
-    socket_.async_wait(stream_protocol::socket::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& ec) {
-                         if (ec) return self->OnClosed();
-                         auto state = self->reader_.ReadFrom(self->socket_.native_handle());
-                         while (self->reader_.HasFrame()) self->Handle(self->reader_.Next());
-                         if (!state.ok()) {
-                           // A frame we cannot delimit (oversized, torn): answer, then hang up,
-                           // since nothing after it can be framed.
-                           self->Send(ErrorAnswer("", state.status().code(), state.status().message()));
-                           return self->OnClosed();
-                         }
-                         if (*state == FrameReader::ReadState::kClosed) return self->OnClosed();
-                         self->ReadLoop();
-                       });
+    socket_.async_wait(
+        stream_protocol::socket::wait_read,
+        [self = shared_from_this()](const boost::system::error_code& ec) {
+          if (ec) return self->OnClosed();
+          auto state = self->reader_.ReadFrom(self->socket_.native_handle());
+          while (self->reader_.HasFrame()) self->Handle(self->reader_.Next());
+          if (!state.ok()) {
+            // A frame we cannot delimit (oversized, torn): answer, then hang up,
+            // since nothing after it can be framed.
+            self->Send(ErrorAnswer("", state.status().code(), state.status().message()));
+            return self->OnClosed();
+          }
+          if (*state == FrameReader::ReadState::kClosed) return self->OnClosed();
+          self->ReadLoop();
+        });
   }
 
   void Handle(Frame frame) {
     proto::ClientMessage message;
     if (!message.ParseFromString(frame.payload))
-      return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the frame is not a valid ClientMessage"));
+      return Send(
+          ErrorAnswer("", ErrorCode::kBadRequest, "the frame is not a valid ClientMessage"));
     if (message.version() != proto::PROTOCOL_VERSION_1)
       return Send(ErrorAnswer("", ErrorCode::kBadRequest,
                               "unsupported protocol version " + std::to_string(message.version()) +
@@ -97,15 +104,24 @@ class Session : public std::enable_shared_from_this<Session> {
         return Execute(message.execute(), frame.fds);
       case proto::ClientMessage::kListImages:
         return ListImages();
-      case proto::ClientMessage::kClearCache: {
-        Answer answer;
-        answer.message.set_version(proto::PROTOCOL_VERSION_1);
-        answer.message.mutable_cache_cleared()->set_entries_removed(0);
-        return Send(std::move(answer));
-      }
+      case proto::ClientMessage::kClearCache:
+        return ClearCache(message.clear_cache());
       default:
         return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the message has no request in it"));
     }
+  }
+
+  // Like Kusto's `.clear cluster cache external-artifacts`: URLs are matched without their query
+  // strings; none means everything.
+  void ClearCache(const proto::ClearCacheRequest& request) {
+    Status error;
+    ArtifactService* service = server_.artifacts(error);
+    if (service == nullptr) return Send(ErrorAnswer("", error.code(), error.message()));
+    const std::vector<std::string> urls(request.urls().begin(), request.urls().end());
+    Answer answer;
+    answer.message.set_version(proto::PROTOCOL_VERSION_1);
+    answer.message.mutable_cache_cleared()->set_entries_removed(service->ClearCache(urls));
+    Send(std::move(answer));
   }
 
   void ListImages() {
@@ -125,32 +141,105 @@ class Session : public std::enable_shared_from_this<Session> {
   void Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds) {
     const std::string id = request.request_id();
     auto prepared = PrepareRequest(request, fds, server_.services());
-    if (!prepared.ok()) return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
+    if (!prepared.ok())
+      return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
+    std::vector<PlannedArtifact> artifacts;
+    if (!request.external_artifacts().empty()) {
+      // The callout policy decides before any connection (and before a debug answer).
+      Status error;
+      ArtifactService* service = server_.artifacts(error);
+      if (service == nullptr) return Send(ErrorAnswer(id, error.code(), error.message()));
+      auto planned =
+          ParseArtifacts({request.external_artifacts().begin(), request.external_artifacts().end()},
+                         server_.services().config.artifacts);
+      if (!planned.ok())
+        return Send(ErrorAnswer(id, planned.status().code(), planned.status().message()));
+      if (Status s = service->CheckPolicy(*planned); !s.ok()) {
+        spdlog::info("request '{}': {}", id, s.message());
+        return Send(ErrorAnswer(id, s.code(), s.message()));
+      }
+      artifacts = std::move(*planned);
+    }
     if (request.debug()) return Send(DebugAnswer(request, *prepared));
 
     auto shared = std::make_shared<PreparedRequest>(std::move(*prepared));
+    if (artifacts.empty()) return Dispatch(std::move(shared), nullptr);
+    // Downloads and bundle checks run on the artifact service's threads; the request goes on to a
+    // sandbox once its folder is ready. The folder lives until the answer is sent.
+    Status error;
+    ArtifactService* service = server_.artifacts(error);
+    const auto deadline = shared->received + std::chrono::milliseconds(shared->limits.timeout_ms);
     auto self = shared_from_this();
-    const bool admitted = server_.admission().Submit([self, shared, id](unsigned slot) {
+    const std::string rootfs = shared->image.rootfs;
+    const bool queued = service->Submit(
+        std::move(artifacts), rootfs, deadline,
+        [self, shared, id](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
+          if (!ready.ok())
+            return self->Send(ErrorAnswer(id, ready.status().code(), ready.status().message()));
+          if (self->IsClosed()) return;  // nobody to answer; the folder goes with `ready`
+          shared->artifacts_dir = (*ready)->temp_dir();
+          shared->site_dir = (*ready)->site_dir();
+          // Back onto the session's strand, off the download thread.
+          asio::post(self->socket_.get_executor(),
+                     [self, shared, lease = std::move(*ready)] { self->Dispatch(shared, lease); });
+        });
+    if (!queued) {
+      Answer answer = ErrorAnswer(id, ErrorCode::kOverloaded,
+                                  "too many requests are waiting for their artifacts; retry later");
+      answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
+      Send(std::move(answer));
+    }
+  }
+
+  // Runs a prepared request in a sandbox; `lease` (its artifact folder, if any) lives until the
+  // answer is sent.
+  void Dispatch(std::shared_ptr<PreparedRequest> shared, std::shared_ptr<RequestArtifacts> lease) {
+    const std::string id = shared->request_id;
+    auto self = shared_from_this();
+    // The answer path of every execution: forget it, free its slot (the pool may refill), reply.
+    auto finish = [self, lease](std::uint64_t key, unsigned slot) {
+      return [self, key, slot, lease](Answer answer) {
+        self->Forget(key);
+        self->server_.admission().Release(slot);
+        if (auto* pool = self->server_.pool()) pool->Fill();
+        self->Send(std::move(answer));
+      };
+    };
+
+    // A warm sandbox when one is ready; artifacts are mounted at launch, so those start cold.
+    const bool needs_cold_start = !shared->artifacts_dir.empty() || !shared->site_dir.empty();
+    if (auto* pool = server_.pool(); pool != nullptr && !needs_cold_start) {
+      if (auto warm = pool->Take(shared->image.name)) {
+        const std::uint64_t key = NextKey();
+        Track(key, warm);
+        warm->Assign(std::move(*shared), finish(key, warm->slot()));
+        pool->Fill();
+        return;
+      }
+    }
+
+    const bool admitted = server_.admission().Submit([self, shared, finish](unsigned slot) {
       if (self->IsClosed()) {
         // The client left while this waited in the queue: nothing to run, nobody to answer.
         self->server_.admission().Release(slot);
         return;
       }
       const std::uint64_t key = self->NextKey();
-      auto execution = std::make_shared<Execution>(
-          self->server_.io(), self->server_.services(), std::move(*shared), slot,
-          [self, slot, key](Answer answer) {
-            self->Forget(key);
-            self->server_.admission().Release(slot);
-            self->Send(std::move(answer));
-          });
+      auto execution = std::make_shared<Execution>(self->server_.io(), self->server_.services(),
+                                                   shared->image, slot);
       self->Track(key, execution);
-      execution->Start();
+      LaunchOptions options;
+      options.artifacts_dir = shared->artifacts_dir;
+      options.site_dir = shared->site_dir;
+      options.input_memfd.reset(::fcntl(shared->input_memfd.get(), F_DUPFD_CLOEXEC, 0));
+      execution->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
+      execution->Assign(std::move(*shared), finish(key, slot));
     });
     if (!admitted) {
-      Answer answer = ErrorAnswer(id, ErrorCode::kOverloaded,
-                                  "this node is running " + std::to_string(server_.admission().running()) +
-                                      " sandboxes and its queue is full; retry later");
+      Answer answer =
+          ErrorAnswer(id, ErrorCode::kOverloaded,
+                      "this node is running " + std::to_string(server_.admission().running()) +
+                          " sandboxes and its queue is full; retry later");
       answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
       Send(std::move(answer));
     }
@@ -199,11 +288,43 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
 };
 
+ArtifactService* Server::artifacts(Status& error) {
+  std::lock_guard lock(artifacts_mu_);
+  if (!artifacts_ && artifacts_error_.ok()) {
+    auto service =
+        std::make_unique<ArtifactService>(services_.config.artifacts, services_.config.state_dir);
+    if (Status s = service->Start(); !s.ok()) {
+      spdlog::error("external artifacts are unavailable: {}", s.message());
+      artifacts_error_ = Status(ErrorCode::kInternal,
+                                "external artifacts are unavailable on this node: " + s.message());
+    } else {
+      artifacts_ = std::move(service);
+    }
+  }
+  error = artifacts_error_;
+  return artifacts_.get();
+}
+
+Server::~Server() = default;
+
 Server::Server(asio::io_context& io, const Services& services)
     : io_(io),
       services_(services),
       admission_(services.config.max_sandboxes, services.config.max_queue),
       acceptor_(io) {}
+
+void Server::StartWarmPool() {
+  const auto& config = services_.config;
+  if (config.warm_sandboxes == 0) return;
+  auto image = services_.images->Find(config.default_image);
+  if (!image.ok()) {
+    spdlog::warn("no warm pool: {}", image.status().message());
+    return;
+  }
+  pool_ = std::make_shared<WarmPool>(io_, services_, admission_, std::move(*image),
+                                     config.warm_sandboxes);
+  pool_->Fill();
+}
 
 Status Server::Listen() {
   const std::string& path = services_.config.socket_path;
@@ -216,7 +337,9 @@ Status Server::Listen() {
   if (!bec) acceptor_.listen(asio::socket_base::max_listen_connections, bec);
   if (bec) return {ErrorCode::kInternal, "cannot listen on " + path + ": " + bec.message()};
   // Access is decided by SO_PEERCRED; the mode only keeps strangers from connecting at all.
-  ::chmod(path.c_str(), services_.config.allowed_gids.empty() && services_.config.allowed_uids.empty() ? 0600 : 0666);
+  ::chmod(
+      path.c_str(),
+      services_.config.allowed_gids.empty() && services_.config.allowed_uids.empty() ? 0600 : 0666);
   Accept();
   return Status::Ok();
 }
@@ -224,11 +347,12 @@ Status Server::Listen() {
 void Server::StopAccepting() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  if (pool_) pool_->Drain();
 }
 
 void Server::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& ec,
-                                                         stream_protocol::socket socket) {
+                                                        stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) std::make_shared<Session>(*this, std::move(socket))->Start();
     Accept();

@@ -5,15 +5,18 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
 #include "admission.h"
 #include "execution.h"
+#include "warm_pool.h"
 
 namespace sandboxd {
 
 class Session;
+class ArtifactService;
 
 class Server {
  public:
@@ -22,16 +25,27 @@ class Server {
   Status Listen();
   // Stops accepting; running requests finish.
   void StopAccepting();
+  // Launches the warm pool of the default image (config warm_sandboxes; 0 disables it).
+  void StartWarmPool();
+  WarmPool* pool() { return pool_.get(); }
   Admission& admission() { return admission_; }
   boost::asio::io_context& io() { return io_; }
   const Services& services() const { return services_; }
+  // The artifact service, started on first use (so daemons that never see an artifact never
+  // touch its folders); null with `error` set when it cannot start.
+  ArtifactService* artifacts(Status& error);
+  ~Server();
 
  private:
   void Accept();
   boost::asio::io_context& io_;
   const Services& services_;
   Admission admission_;
+  std::shared_ptr<WarmPool> pool_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  std::mutex artifacts_mu_;
+  std::unique_ptr<ArtifactService> artifacts_;
+  Status artifacts_error_;
 };
 
 }  // namespace sandboxd

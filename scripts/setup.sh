@@ -14,7 +14,8 @@ fi
 packages=(build-essential cmake pkg-config protobuf-compiler libprotobuf-dev libboost-dev
   libseccomp-dev libcap-dev libzip-dev libcurl4-openssl-dev libsystemd-dev libgtest-dev
   libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  debootstrap python3 python3-numpy python3-pandas clang-format clang-tidy)
+  debootstrap python3 python3-numpy python3-pandas clang-format clang-tidy
+  libssl-dev openssl python3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +24,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The artifact tests run against Azurite (the Azure Storage emulator) from the npm registry,
+# installed into the build tree, not globally.
+if ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -x build/azurite/node_modules/.bin/azurite-blob ]; then
+  echo "setup: installing azurite into build/azurite"
+  mkdir -p build/azurite
+  (cd build/azurite && npm install --no-audit --no-fund --loglevel=error azurite@3.35.0 >/dev/null)
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

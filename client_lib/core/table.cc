@@ -771,7 +771,7 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
       }
       const std::string_view value(data + previous, length);
       if (std::string why = CheckVariableValue(type, value); !why.empty()) {
-        return Fail(where + ": row " + std::to_string(r) + ": " + why);
+        return Fail(where.append(": row ").append(std::to_string(r)).append(": ").append(why));
       }
     }
     previous = next;

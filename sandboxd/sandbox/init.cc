@@ -63,11 +63,18 @@ void EndEverything() {
 
 }  // namespace
 
-[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds) {
+[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
+                                 int launcher_alive) {
   const int status_fd = fds.fd[kStatusFd];
   // Become the namespace's root (an unprivileged host uid) rather than staying host root.
   if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
     FailSetup(status_fd, std::string("become the sandbox's root: ") + std::strerror(errno));
+  // Changing credentials cleared the parent-death signal: set it again, then make sure the
+  // launcher did not die in between (its end of the pipe would be closed).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  pollfd alive{launcher_alive, POLLIN, 0};
+  if (::poll(&alive, 1, 0) != 0) ::_exit(1);
+  ::close(launcher_alive);
   // Nothing in the sandbox may open init's descriptors through /proc/1/fd.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 

@@ -26,7 +26,9 @@ struct SandboxFds {
 };
 
 // Runs as PID 1 of the new namespaces: builds the mount tree, starts the UDF, reaps, reports.
-[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds);
+// `launcher_alive` is the read end of a pipe the launcher holds open while it lives.
+[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
+                                 int launcher_alive);
 
 // One file per isolation concern (nsjail's layout); each returns an error text or "".
 std::string SetUpMountNamespace(const internal::LaunchRequest& request);

@@ -573,6 +573,15 @@ class ShippedPolicyTable : public ShippedPolicy {
   }
 };
 
+// A memfd only when sealed non-executable (MFD_NOEXEC_SEAL): exec of one is fileless exec (A17).
+TEST_F(ShippedPolicyTable, MemfdOnlyWhenSealedNonExecutable) {
+  constexpr std::uint64_t kNoexecSeal = 0x8, kExec = 0x10;
+  ExpectAction("memfd_create", SCMP_ACT_ALLOW, {0, MFD_CLOEXEC | kNoexecSeal});
+  ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, MFD_CLOEXEC});
+  ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, MFD_CLOEXEC | kExec});
+  ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, 0});
+}
+
 TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
   for (const char* name :
        {// processes, threads, signals, time
@@ -589,8 +598,8 @@ TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
         "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete", "timerfd_create",
         "timerfd_settime", "timerfd_gettime", "signalfd4", "getrandom", "membarrier",
         // memory
-        "brk", "munmap", "mprotect", "madvise", "mremap", "msync", "mincore", "memfd_create",
-        "get_mempolicy", "set_mempolicy", "mbind",
+        "brk", "munmap", "mprotect", "madvise", "mremap", "msync", "mincore", "get_mempolicy",
+        "set_mempolicy", "mbind",
         // files
         "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
         "pwritev2", "open", "openat", "openat2", "close", "close_range", "lseek", "dup", "dup2",

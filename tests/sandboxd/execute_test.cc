@@ -424,7 +424,8 @@ namespace {
 // SIGHUP recompiles the seccomp policy file; a file that does not compile leaves the old policy.
 TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
   if (!DefaultImageBuilt()) GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir();
-  const std::string policy = ::testing::TempDir() + "/reload-" + std::to_string(::getpid()) + ".seccomp";
+  const std::string policy =
+      ::testing::TempDir() + "/reload-" + std::to_string(::getpid()) + ".seccomp";
   std::filesystem::copy_file(SANDBOXD_SECCOMP_SOURCE, policy,
                              std::filesystem::copy_options::overwrite_existing);
   auto daemon = DaemonProcess::Start({"--seccomp-policy", policy});

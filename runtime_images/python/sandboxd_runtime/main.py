@@ -27,7 +27,7 @@ import types
 import numpy as np
 import pandas as pd
 
-from . import SCRIPT_FILENAME, events, frames, sbxt
+from . import SCRIPT_FILENAME, events, frames, sbxt, winpaths
 
 CONTROL_FD, INPUT_FD, OUTPUT_FD, EVENTS_FD = 3, 4, 5, 6
 
@@ -35,6 +35,9 @@ BAD_REQUEST = "BAD_REQUEST"
 SCRIPT_ERROR = "SCRIPT_ERROR"
 SCHEMA_MISMATCH = "SCHEMA_MISMATCH"
 OUTPUT_LIMIT = "OUTPUT_LIMIT"
+
+DEFAULT_ARTIFACTS_DIR = "/sandbox/work/Temp"
+DEFAULT_SITE_DIR = "/sandbox/site"
 
 MAX_ERROR_MESSAGE_CHARS = 8 << 10
 MAX_TRACEBACK_CHARS = 64 << 10
@@ -60,6 +63,8 @@ class Control:
     max_result_bytes: int
     max_log_records: int
     max_log_bytes: int
+    artifacts_dir: str = DEFAULT_ARTIFACTS_DIR
+    site_dir: str = DEFAULT_SITE_DIR
 
 
 def _read_all(fd):
@@ -78,6 +83,13 @@ def _count(document, key, default=None):
     value = document.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RunFailed(BAD_REQUEST, f"control document: {key!r} must be a non-negative integer")
+    return value
+
+
+def _folder(document, key, default):
+    value = document.get(key, default)
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise RunFailed(BAD_REQUEST, f"control document: {key!r} must be an absolute path")
     return value
 
 
@@ -115,7 +127,18 @@ def read_control(fd):
         max_result_bytes=_count(document, "max_result_bytes"),
         max_log_records=_count(document, "max_log_records", events.DEFAULT_MAX_LOG_RECORDS),
         max_log_bytes=_count(document, "max_log_bytes", events.DEFAULT_MAX_LOG_BYTES),
+        artifacts_dir=_folder(document, "artifacts_dir", DEFAULT_ARTIFACTS_DIR),
+        site_dir=_folder(document, "site_dir", DEFAULT_SITE_DIR),
     )
+
+
+def prepare_artifacts(control):
+    """Windows-style paths into ./Temp (winpaths.py) and Zipackage's folders."""
+    artifacts_dir = control.artifacts_dir.rstrip("/") or "/"
+    winpaths.install(os.path.dirname(artifacts_dir) or "/", artifacts_dir)
+    from sandbox_utils import zipackage
+    zipackage.Zipackage.site_dir = control.site_dir
+    zipackage.Zipackage.artifacts_dir = artifacts_dir
 
 
 # --- the script ----------------------------------------------------------------------------------
@@ -255,6 +278,7 @@ def main():
             raise RunFailed(BAD_REQUEST, str(error)) from None
         except (OSError, ValueError, MemoryError) as error:
             raise RunFailed(BAD_REQUEST, f"input table: {_exception_message(error)}") from None
+        prepare_artifacts(control)
         result = run_script(control.script, df, control.kargs)
         final = {"kind": "done", "result_bytes": write_result(result, control)}
     except RunFailed as failure:

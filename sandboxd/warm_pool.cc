@@ -1,0 +1,98 @@
+#include "warm_pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace sandboxd {
+
+WarmPool::WarmPool(boost::asio::io_context& io, const Services& services, Admission& admission,
+                   ImageInfo image, unsigned target)
+    : io_(io),
+      services_(services),
+      admission_(admission),
+      image_(std::move(image)),
+      target_(target) {}
+
+void WarmPool::Fill() {
+  for (;;) {
+    std::unique_lock lock(mu_);
+    if (draining_ || ready_.size() + starting_ >= target_) return;
+    const auto slot = admission_.TryAcquire();
+    if (!slot) return;
+    ++starting_;
+    lock.unlock();
+    auto execution = std::make_shared<Execution>(io_, services_, image_, *slot);
+    std::weak_ptr<WarmPool> weak = weak_from_this();
+    Execution* raw = execution.get();
+    execution->Launch(
+        LaunchOptions{},
+        [weak, execution](const Status& status) {
+          if (auto pool = weak.lock()) pool->OnLaunched(execution, status);
+        },
+        [weak, raw] {
+          if (auto pool = weak.lock()) pool->OnIdleExit(raw);
+        });
+  }
+}
+
+void WarmPool::OnLaunched(const std::shared_ptr<Execution>& execution, const Status& status) {
+  {
+    std::lock_guard lock(mu_);
+    --starting_;
+    if (status.ok() && !draining_) {
+      ready_.push_back(execution);
+      return;
+    }
+  }
+  if (!status.ok()) spdlog::warn("warm sandbox not started: {}", status.message());
+  execution->Cancel();
+  admission_.Release(execution->slot());
+  // No refill here: a launch that fails would fail again at once. The next Take refills.
+}
+
+void WarmPool::OnIdleExit(Execution* execution) {
+  std::shared_ptr<Execution> gone;
+  {
+    std::lock_guard lock(mu_);
+    auto it = std::find_if(ready_.begin(), ready_.end(),
+                           [execution](const auto& e) { return e.get() == execution; });
+    if (it == ready_.end()) return;  // taken just now; Assign answers for it
+    gone = std::move(*it);
+    ready_.erase(it);
+  }
+  spdlog::warn("a warm sandbox ended while idle; replacing it");
+  admission_.Release(gone->slot());
+  Fill();
+}
+
+std::shared_ptr<Execution> WarmPool::Take(const std::string& image) {
+  if (image != image_.name) return nullptr;
+  std::lock_guard lock(mu_);
+  if (ready_.empty()) return nullptr;
+  auto execution = std::move(ready_.back());
+  ready_.pop_back();
+  return execution;
+}
+
+void WarmPool::DropIdle(bool for_good) {
+  std::vector<std::shared_ptr<Execution>> idle;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = draining_ || for_good;
+    idle.swap(ready_);
+  }
+  for (auto& execution : idle) {
+    execution->Cancel();
+    admission_.Release(execution->slot());
+  }
+}
+
+void WarmPool::Recycle() {
+  DropIdle(false);
+  Fill();
+}
+
+void WarmPool::Drain() { DropIdle(true); }
+
+}  // namespace sandboxd

@@ -42,8 +42,12 @@ class BundleTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
   void SetUp() override {
+    // Extraction goes three levels below a private root, so an entry that climbs out with `..`
+    // still lands inside the root, where the test can see it.
     char tmpl[] = "/tmp/sandboxd-out-XXXXXX";
-    out_ = ::mkdtemp(tmpl);
+    root_ = ::mkdtemp(tmpl);
+    out_ = root_ + "/a/b/c";
+    fs::create_directories(out_);
     limits_.max_entries = 2000;
     limits_.max_unpacked_bytes = 4 << 20;
     limits_.max_entry_bytes = 8 << 20;
@@ -51,7 +55,7 @@ class BundleTest : public ::testing::Test {
   }
   void TearDown() override {
     std::error_code ec;
-    fs::remove_all(out_, ec);
+    fs::remove_all(root_, ec);
   }
 
   StatusOr<BundleManifest> Extract(const std::string& name) {
@@ -68,10 +72,16 @@ class BundleTest : public ::testing::Test {
         << name << ": " << result.status().message();
     std::cout << "  " << name << " -> " << result.status().message() << "\n";
     // Nothing escaped the output folder.
-    EXPECT_FALSE(fs::exists("/tmp/x")) << name;
+    for (const auto& entry : fs::recursive_directory_iterator(root_)) {
+      const std::string path = entry.path().string();
+      const bool on_the_way = path == root_ + "/a" || path == root_ + "/a/b";
+      EXPECT_TRUE(on_the_way || path.starts_with(out_)) << name << " wrote " << path;
+    }
+    EXPECT_FALSE(fs::exists("/etc/x")) << name;
   }
 
   static std::string dir_;
+  std::string root_;
   std::string out_;
   BundleLimits limits_;
 };

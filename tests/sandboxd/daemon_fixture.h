@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,28 +32,52 @@ inline bool DefaultImageBuilt() {
   return std::filesystem::exists(ImagesDir() + "/python3.11/packages.lock");
 }
 
+// How a test daemon is started; the defaults suit the integration tests.
+struct DaemonOptions {
+  std::string config_json = "{}";       // the daemon's config file
+  std::vector<std::string> extra_args;  // more flags
+  std::string dir;                      // where its files go; empty: a fresh temporary folder
+  std::string log_path;                 // its stderr; empty: inherited
+  std::string log_level = "warn";
+  // Test daemons may run side by side (ctest -j): each gets its own cgroup group and its own
+  // range of host uids, derived from the test's pid.
+  std::string cgroup_group_prefix = "sandboxd-test-";
+  std::uint32_t uid_base_start = 1'600'000'000U;
+};
+
 class DaemonProcess {
  public:
   static std::unique_ptr<DaemonProcess> Start(std::vector<std::string> extra_args = {}) {
+    DaemonOptions options;
+    options.extra_args = std::move(extra_args);
+    return Start(std::move(options));
+  }
+
+  static std::unique_ptr<DaemonProcess> Start(DaemonOptions options) {
     auto daemon = std::unique_ptr<DaemonProcess>(new DaemonProcess);
-    char tmpl[] = "/tmp/sandboxd-test-XXXXXX";
-    daemon->dir_ = ::mkdtemp(tmpl);
+    if (options.dir.empty()) {
+      char tmpl[] = "/tmp/sandboxd-test-XXXXXX";
+      daemon->dir_ = ::mkdtemp(tmpl);
+      daemon->owns_dir_ = true;
+    } else {
+      daemon->dir_ = options.dir;
+    }
     daemon->socket_ = daemon->dir_ + "/sandboxd.sock";
     const std::string config = daemon->dir_ + "/sandboxd.conf";
-    FILE* f = std::fopen(config.c_str(), "w");
-    std::fputs("{}\n", f);
-    std::fclose(f);
+    std::ofstream(config) << options.config_json << "\n";
     std::vector<std::string> args = {
-        SANDBOXD_BINARY, "--foreground", "--config", config, "--socket", daemon->socket_,
-        "--images-dir", ImagesDir(), "--runtime-dir", SANDBOXD_RUNTIME_SOURCE, "--log-level",
-        "warn",
-        // Test daemons may run side by side (ctest -j): each gets
-        // its own cgroup group and its own range of host uids.
-        "--cgroup-v1-group", "sandboxd-test-" + std::to_string(::getpid()), "--uid-base",
-        std::to_string(1'600'000'000U + (::getpid() % 4096) * 64U)};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
+        SANDBOXD_BINARY,     "--foreground",
+        "--config",          config,
+        "--socket",          daemon->socket_,
+        "--images-dir",      ImagesDir(),
+        "--runtime-dir",     SANDBOXD_RUNTIME_SOURCE,
+        "--log-level",       options.log_level,
+        "--cgroup-v1-group", options.cgroup_group_prefix + std::to_string(::getpid()),
+        "--uid-base",        std::to_string(options.uid_base_start + (::getpid() % 4096) * 64U)};
+    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     daemon->pid_ = ::fork();
     if (daemon->pid_ == 0) {
+      if (!options.log_path.empty()) std::freopen(options.log_path.c_str(), "w", stderr);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -82,7 +107,7 @@ class DaemonProcess {
       ::waitpid(pid_, &status, 0);
     }
     std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (owns_dir_) std::filesystem::remove_all(dir_, ec);
   }
 
   const std::string& socket_path() const { return socket_; }
@@ -109,6 +134,7 @@ class DaemonProcess {
   DaemonProcess() = default;
   bool CanConnect() const { return RawConnect().valid(); }
   std::string dir_;
+  bool owns_dir_ = false;
   std::string socket_;
   pid_t pid_ = -1;
 };

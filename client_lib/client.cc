@@ -271,6 +271,10 @@ struct Client::Impl {
   Impl(std::string path, ClientOptions opts)
       : socket_path(std::move(path)), options(opts), reader(options.max_frame_bytes) {}
 
+  // A request whose answer is either `expected` or an error from the daemon.
+  StatusOr<pb::DaemonMessage> Call(const pb::ClientMessage& message,
+                                   pb::DaemonMessage::BodyCase expected, const char* what);
+
   void Disconnect() {
     socket.reset();
     reader = FrameReader(options.max_frame_bytes);
@@ -447,23 +451,30 @@ ExecuteOutcome Client::Execute(const Request& request) {
   }
 }
 
-StatusOr<ImageList> Client::ListImages() {
-  pb::ClientMessage message;
-  message.set_version(pb::PROTOCOL_VERSION_1);
-  message.mutable_list_images();
-  auto reply = impl_->RoundTrip(message, {});
+StatusOr<pb::DaemonMessage> Client::Impl::Call(const pb::ClientMessage& message,
+                                               pb::DaemonMessage::BodyCase expected,
+                                               const char* what) {
+  auto reply = RoundTrip(message, {});
   if (!reply.ok()) return reply.status();
-  const pb::DaemonMessage& answer = reply->message;
+  pb::DaemonMessage& answer = reply->message;
   if (answer.body_case() == pb::DaemonMessage::kError) {
     const Error error = FromProto(answer.error());
     return Status(error.code, error.message);
   }
-  if (answer.body_case() != pb::DaemonMessage::kImages) {
-    return LocalError("sandboxd answered a list-images request with something else");
-  }
+  if (answer.body_case() != expected)
+    return LocalError(std::string("sandboxd answered a ") + what + " request with something else");
+  return std::move(answer);
+}
+
+StatusOr<ImageList> Client::ListImages() {
+  pb::ClientMessage message;
+  message.set_version(pb::PROTOCOL_VERSION_1);
+  message.mutable_list_images();
+  auto answer = impl_->Call(message, pb::DaemonMessage::kImages, "list-images");
+  if (!answer.ok()) return answer.status();
   ImageList list;
-  list.default_image = answer.images().default_image();
-  for (const pb::ImageInfo& info : answer.images().images()) {
+  list.default_image = answer->images().default_image();
+  for (const pb::ImageInfo& info : answer->images().images()) {
     list.images.push_back({info.name(), info.manifest_sha256(), info.package_count()});
   }
   return list;
@@ -474,17 +485,9 @@ StatusOr<std::uint64_t> Client::ClearCache(const std::vector<std::string>& urls)
   message.set_version(pb::PROTOCOL_VERSION_1);
   pb::ClearCacheRequest* clear = message.mutable_clear_cache();
   for (const std::string& url : urls) clear->add_urls(url);
-  auto reply = impl_->RoundTrip(message, {});
-  if (!reply.ok()) return reply.status();
-  const pb::DaemonMessage& answer = reply->message;
-  if (answer.body_case() == pb::DaemonMessage::kError) {
-    const Error error = FromProto(answer.error());
-    return Status(error.code, error.message);
-  }
-  if (answer.body_case() != pb::DaemonMessage::kCacheCleared) {
-    return LocalError("sandboxd answered a clear-cache request with something else");
-  }
-  return answer.cache_cleared().entries_removed();
+  auto answer = impl_->Call(message, pb::DaemonMessage::kCacheCleared, "clear-cache");
+  if (!answer.ok()) return answer.status();
+  return answer->cache_cleared().entries_removed();
 }
 
 std::vector<ExecuteOutcome> ExecutePerNode(std::span<const std::string> socket_paths,

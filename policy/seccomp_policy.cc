@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -188,8 +189,18 @@ struct Condition {
 
 enum class RuleKind { kUnconditional, kConditional, kOtherwise };
 
+// The kernel features a line may be gated on (`when NAME ...`, `unless NAME ...`).
+struct FeatureGate {
+  std::string_view name;
+  bool KernelFeatures::*flag;
+};
+constexpr FeatureGate kFeatureGates[] = {
+    {"memfd_noexec_seal", &KernelFeatures::memfd_noexec_seal},
+};
+
 struct Rule {
   int line = 0;
+  bool applies = true;  // false: gated on a kernel feature that does not hold here
   std::uint32_t action = 0;
   std::string action_text;
   std::vector<std::pair<std::string, int>> syscalls;  // name, number
@@ -206,12 +217,36 @@ struct Policy {
 
 class LineParser {
  public:
-  LineParser(std::vector<Token> tokens, std::map<std::string, std::uint64_t, std::less<>>& defines)
-      : tokens_(std::move(tokens)), defines_(defines) {}
+  LineParser(std::vector<Token> tokens, std::map<std::string, std::uint64_t, std::less<>>& defines,
+             const KernelFeatures& features)
+      : tokens_(std::move(tokens)), defines_(defines), features_(features) {}
 
   // Parses one non-empty line into `policy`. Returns an error text.
   std::optional<std::string> Parse(int line, Policy& policy) {
-    const std::string first = tokens_[0].text;
+    // `when FEATURE RULE` / `unless FEATURE RULE`: the rule is parsed and checked either way, and
+    // kept only where the kernel has (lacks) the feature.
+    bool applies = true;
+    if (Peek() == "when" || Peek() == "unless") {
+      const bool when = Peek() == "when";
+      ++pos_;
+      const std::string name = Peek();
+      const auto gate = std::find_if(std::begin(kFeatureGates), std::end(kFeatureGates),
+                                     [&](const FeatureGate& g) { return g.name == name; });
+      if (gate == std::end(kFeatureGates)) {
+        std::string known;
+        for (const FeatureGate& g : kFeatureGates)
+          known += (known.empty() ? "" : ", ") + std::string(g.name);
+        return "'" + std::string(when ? "when" : "unless") + "' wants a kernel feature (" + known +
+               "), found " + Describe();
+      }
+      ++pos_;
+      applies = (features_.*(gate->flag)) == when;
+      if (AtEnd())
+        return "'" + std::string(when ? "when" : "unless") + " " + name + "' needs a rule";
+      if (Peek() == "default" || Peek() == "badarch" || Peek() == "define")
+        return "'" + Peek() + "' cannot be gated on a kernel feature";
+    }
+    const std::string first = tokens_[pos_].text;
     if (first == "default" || first == "badarch") {
       ++pos_;
       std::uint32_t action = 0;
@@ -244,6 +279,7 @@ class LineParser {
 
     Rule rule;
     rule.line = line;
+    rule.applies = applies;
     if (auto error = ParseAction(rule.action, rule.action_text)) return error;
     // Syscall names, separated by commas or blanks, up to 'if', 'otherwise' or the end.
     while (!AtEnd() && Peek() != "if" && Peek() != "otherwise") {
@@ -427,6 +463,7 @@ class LineParser {
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
   std::map<std::string, std::uint64_t, std::less<>>& defines_;
+  const KernelFeatures& features_;
 };
 
 Status PolicyError(const std::string& origin, int line, const std::string& message) {
@@ -444,7 +481,28 @@ std::string ErrnoText(int rc) { return std::strerror(rc < 0 ? -rc : rc); }
 
 }  // namespace
 
-StatusOr<SeccompPolicy> SeccompPolicy::LoadFile(const std::string& path) {
+KernelFeatures KernelFeatures::Probe() {
+  KernelFeatures features;
+  // Kernels before 6.3 refuse the unknown flag with EINVAL.
+  constexpr unsigned kMfdNoexecSeal = 0x8;
+  const int fd = ::memfd_create("sandboxd-probe", MFD_CLOEXEC | kMfdNoexecSeal);
+  if (fd >= 0) {
+    features.memfd_noexec_seal = true;
+    ::close(fd);
+  }
+  return features;
+}
+
+std::string KernelFeatures::Describe() const {
+  std::string text;
+  for (const FeatureGate& g : kFeatureGates) {
+    if (this->*(g.flag)) text += (text.empty() ? "" : " ") + std::string(g.name);
+  }
+  return text.empty() ? "none" : text;
+}
+
+StatusOr<SeccompPolicy> SeccompPolicy::LoadFile(const std::string& path,
+                                                const KernelFeatures& features) {
   std::error_code error;
   if (std::filesystem::is_directory(path, error))
     return PolicyError(path, 0, "is a directory, not a policy file");
@@ -453,10 +511,11 @@ StatusOr<SeccompPolicy> SeccompPolicy::LoadFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return PolicyError(path, 0, "cannot read");
-  return Compile(text.str(), path);
+  return Compile(text.str(), path, features);
 }
 
-StatusOr<SeccompPolicy> SeccompPolicy::Compile(std::string_view text, const std::string& origin) {
+StatusOr<SeccompPolicy> SeccompPolicy::Compile(std::string_view text, const std::string& origin,
+                                               const KernelFeatures& features) {
   Policy policy;
   std::map<std::string, std::uint64_t, std::less<>> defines;
   int line_number = 0;
@@ -470,10 +529,12 @@ StatusOr<SeccompPolicy> SeccompPolicy::Compile(std::string_view text, const std:
     std::vector<Token> tokens;
     if (auto error = Tokenize(line, tokens)) return PolicyError(origin, line_number, *error);
     if (tokens.empty()) continue;
-    LineParser parser(std::move(tokens), defines);
+    LineParser parser(std::move(tokens), defines, features);
     if (auto error = parser.Parse(line_number, policy))
       return PolicyError(origin, line_number, *error);
   }
+  // Rules gated on a feature this kernel lacks (or has, for `unless`) take no part from here on.
+  std::erase_if(policy.rules, [](const Rule& rule) { return !rule.applies; });
   if (!policy.default_action)
     return PolicyError(origin, 0, "no 'default' statement (the action for unlisted syscalls)");
   if (!policy.badarch_action)

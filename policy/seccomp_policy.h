@@ -11,11 +11,25 @@
 
 namespace sandboxd {
 
+// What the running kernel offers that a policy may depend on: a line that starts with
+// `when FEATURE` applies only where the kernel has it, `unless FEATURE` only where it lacks it.
+struct KernelFeatures {
+  // memfd_create(MFD_NOEXEC_SEAL), Linux 6.3+ (Debian 12's own kernel, 6.1, lacks it).
+  bool memfd_noexec_seal = false;
+
+  // Asks the running kernel (one memfd_create call per feature).
+  static KernelFeatures Probe();
+  // "memfd_noexec_seal" for the features that hold, "none" when none does: for the log.
+  std::string Describe() const;
+};
+
 class SeccompPolicy {
  public:
-  // Reads and compiles a policy file; errors name the file, line and problem.
-  static StatusOr<SeccompPolicy> LoadFile(const std::string& path);
-  static StatusOr<SeccompPolicy> Compile(std::string_view text, const std::string& origin);
+  // Reads and compiles a policy file for a kernel with `features`; errors name the file, line and
+  // problem. A line gated on a feature is checked whether or not it applies.
+  static StatusOr<SeccompPolicy> LoadFile(const std::string& path, const KernelFeatures& features);
+  static StatusOr<SeccompPolicy> Compile(std::string_view text, const std::string& origin,
+                                         const KernelFeatures& features);
 
   // The compiled program: an array of struct sock_filter, as seccomp(SECCOMP_SET_MODE_FILTER)
   // takes it. Installed with SECCOMP_FILTER_FLAG_NEW_LISTENER: the policy's default action is

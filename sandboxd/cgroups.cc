@@ -32,6 +32,11 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
 constexpr std::uint64_t kCpuPeriodUs = 100'000;
+// CPU weights beside the caps. Every sandbox gets the same weight, whatever its thread count, so
+// two that burn CPU in many threads get no more of a busy node than one importing pandas; the
+// cap (cpu.max, cfs_quota) only bounds each one from above.
+constexpr std::string_view kSandboxCpuWeight = "100";  // v2 cpu.weight (1..10000)
+constexpr std::uint64_t kCpuSharesPerCpu = 1024;       // v1 cpu.shares of one busy task
 constexpr std::string_view kControllers[] = {"memory", "pids", "cpu"};
 constexpr std::string_view kSubtreeControl = "+memory +pids +cpu";
 
@@ -342,6 +347,7 @@ class V2Manager final : public ManagerBase {
     if (s.ok()) s = cgfs_.WriteIfPresent(dir + "/memory.oom.group", "1");
     if (s.ok()) s = cgfs_.Write(dir + "/pids.max", LimitOrMax(limits.max_pids));
     if (s.ok()) s = cgfs_.Write(dir + "/cpu.max", cpu_max);
+    if (s.ok()) s = cgfs_.Write(dir + "/cpu.weight", kSandboxCpuWeight);
     if (!s.ok()) {
       RemoveDirs(sandbox_id, 1);
       return s;
@@ -518,6 +524,7 @@ class V1Manager final : public ManagerBase {
       if (s.ok() && Has(h, "pids")) s = cgfs_.Write(dir + "/pids.max", LimitOrMax(limits.max_pids));
       if (s.ok() && Has(h, "cpu")) {
         s = cgfs_.Write(dir + "/cpu.cfs_period_us", std::to_string(kCpuPeriodUs));
+        if (s.ok()) s = cgfs_.Write(dir + "/cpu.shares", std::to_string(kCpuSharesPerCpu));
         if (s.ok()) {
           s = cgfs_.Write(dir + "/cpu.cfs_quota_us",
                           limits.cpu_percent == 0
@@ -563,6 +570,16 @@ class V1Manager final : public ManagerBase {
       const std::string dir = h.dir + "/" + group_;
       if (int err = cgfs_.MakeDir(dir); err != 0)
         return Internal("cannot create cgroup " + dir + ": " + ErrnoText(err));
+      // On v1 the daemon's group sits beside every host process, and a group of default weight
+      // counts as one busy task: behind a host build, all the node's sandboxes together would
+      // share a fraction of one CPU. Weighed as one busy task per CPU, they get the node's
+      // CPUs in proportion to what else runs (systemd's CPUWeight= does this on v2).
+      if (Has(h, "cpu")) {
+        const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+        const std::uint64_t shares =
+            kCpuSharesPerCpu * static_cast<std::uint64_t>(cpus > 0 ? cpus : 1);
+        if (Status s = cgfs_.Write(dir + "/cpu.shares", std::to_string(shares)); !s.ok()) return s;
+      }
     }
     return Status::Ok();
   }

@@ -75,12 +75,13 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     const nlohmann::json doc = nlohmann::json::parse(in);
     if (!doc.is_object())
       return {ErrorCode::kInternal, path + ": the config must be a JSON object"};
-    static const char* const kKnown[] = {"socket",          "allowed_uids",  "allowed_gids",
-                                         "images_dir",      "runtime_dir",   "default_image",
-                                         "seccomp_policy",  "cgroup_root",   "cgroup_v1_group",
-                                         "state_dir",       "max_sandboxes", "max_queue",
-                                         "warm_sandboxes",  "io_threads",    "sandbox_uid_base",
-                                         "max_frame_bytes", "limits",        "artifacts"};
+    static const char* const kKnown[] = {
+        "socket",          "allowed_uids",  "allowed_gids",      "images_dir",
+        "runtime_dir",     "default_image", "seccomp_policy",    "cgroup_root",
+        "cgroup_v1_group", "state_dir",     "max_sandboxes",     "max_queue",
+        "warm_sandboxes",  "io_threads",    "sandbox_uid_base",  "max_frame_bytes",
+        "limits",          "artifacts",     "memfd_noexec_seal", "spill_dir",
+        "max_spill_mb"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -92,6 +93,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "runtime_dir", config.runtime_dir);
     Read(doc, "default_image", config.default_image);
     Read(doc, "seccomp_policy", config.seccomp_policy_path);
+    Read(doc, "memfd_noexec_seal", config.memfd_noexec_seal);
     Read(doc, "cgroup_root", config.cgroup_root);
     Read(doc, "cgroup_v1_group", config.cgroup_v1_group);
     Read(doc, "state_dir", config.state_dir);
@@ -101,6 +103,9 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "io_threads", config.io_threads);
     Read(doc, "sandbox_uid_base", config.sandbox_uid_base);
     Read(doc, "max_frame_bytes", config.max_frame_bytes);
+    Read(doc, "spill_dir", config.spill_dir);
+    if (doc.contains("max_spill_mb"))
+      config.max_spill_bytes = doc["max_spill_mb"].get<std::uint64_t>() << 20;
     if (auto it = doc.find("limits"); it != doc.end()) {
       const auto& l = *it;
       SandboxLimits& out = config.limits;
@@ -125,6 +130,9 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
   }
   if (config.sandbox_uid_base == 0)
     return {ErrorCode::kInternal, path + ": sandbox_uid_base must not be 0"};
+  if (config.memfd_noexec_seal != "auto" && config.memfd_noexec_seal != "off")
+    return {ErrorCode::kInternal, path + ": memfd_noexec_seal must be \"auto\" or \"off\", not \"" +
+                                      config.memfd_noexec_seal + "\""};
   if (config.max_sandboxes == 0)
     return {ErrorCode::kInternal, path + ": max_sandboxes must be at least 1"};
   return Status::Ok();

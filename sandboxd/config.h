@@ -35,7 +35,10 @@ struct NodeConfig {
   std::string runtime_dir = SANDBOXD_DEFAULT_RUNTIME_DIR;
   std::string default_image = "python3.11";
   std::string seccomp_policy_path;  // empty: the installed default policy
-  std::string cgroup_root;          // empty: detect (v2 delegated subtree, or v1 controllers)
+  // "auto": the policy's `when memfd_noexec_seal` rules apply where the kernel has the flag
+  // (6.3+); "off": compile it as for a kernel without (Debian 12's 6.1), whatever this one has.
+  std::string memfd_noexec_seal = "auto";
+  std::string cgroup_root;  // empty: detect (v2 delegated subtree, or v1 controllers)
   std::string cgroup_v1_group = "sandboxd";  // the daemon's group in each v1 hierarchy
   std::string state_dir = "/var/lib/sandboxd";
   unsigned max_sandboxes = 16;
@@ -44,6 +47,10 @@ struct NodeConfig {
   unsigned io_threads = 4;
   std::uint32_t sandbox_uid_base = 1'500'000'000;  // slot i owns host uids base+2i, base+2i+1
   std::uint32_t max_frame_bytes = 64U << 20;
+  // spill_to_disk: where input tables are staged (empty: state_dir/spill; a disk filesystem,
+  // not tmpfs), and how many bytes all staged inputs may hold at once.
+  std::string spill_dir;
+  std::uint64_t max_spill_bytes = 16ULL << 30;
   SandboxLimits limits;
   ArtifactsConfig artifacts;  // the "artifacts" object; see artifacts/README.md
 };

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
@@ -29,6 +30,14 @@ constexpr std::size_t kMaxEventLine = 256 * 1024;
 constexpr std::size_t kMaxLogRecords = 10000;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The CPUs a sandbox with a `cpu_percent` cap can use at once: 150% is two, 0 (no cap) is all.
+unsigned VisibleCpus(std::uint32_t cpu_percent) {
+  const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
+  if (cpu_percent == 0) return host;
+  return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
+}
 
 std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
@@ -131,10 +140,19 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
       launch.set_hostname("sandbox");
       for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
         launch.add_argv(arg);
+      // The image's preloads, imported by the runner before it waits for its request.
+      for (const auto& module : self->image_.preload) launch.add_argv("--preload=" + module);
       for (const char* var :
            {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp",
             "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
         launch.add_env(var);
+      // What the sandbox is told it has: its /proc/meminfo and CPU files, and the thread count
+      // OpenMP and OpenBLAS start with (they size pools by affinity, which still lists the
+      // host's CPUs).
+      const unsigned cpus = VisibleCpus(limits.cpu_percent);
+      launch.set_cpu_count(cpus);
+      launch.set_memory_bytes(limits.memory_bytes);
+      launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
       if (const auto policy = self->services_.seccomp())
         launch.set_seccomp_program(policy->program());
       if (self->services_.cgroups != nullptr) {

@@ -1,8 +1,10 @@
 #include "images.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace sandboxd {
 namespace fs = std::filesystem;
@@ -13,6 +15,43 @@ bool IsImageName(const std::string& name) {
          std::all_of(name.begin(), name.end(), [](char c) {
            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
          });
+}
+
+bool IsModuleName(const std::string& name) {
+  // Dotted ASCII identifiers: what the runner can import, and nothing it could read as a flag.
+  bool start = true;
+  for (char c : name) {
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+               (!start && std::isdigit(static_cast<unsigned char>(c)))) {
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+// The `preload:` header line of the image's copy of its manifest (build-image keeps it beside
+// the root filesystem, so it always matches the image that was built).
+std::vector<std::string> ReadPreload(const fs::path& manifest) {
+  std::vector<std::string> modules;
+  std::ifstream in(manifest);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
+    std::istringstream key(line.substr(0, colon));
+    std::string word;
+    if (!(key >> word) || word != "preload") continue;
+    std::istringstream values(line.substr(colon + 1));
+    while (values >> word) {
+      if (IsModuleName(word)) modules.push_back(word);
+    }
+  }
+  return modules;
 }
 }  // namespace
 
@@ -32,6 +71,7 @@ std::vector<ImageInfo> ImageRegistry::List() const {
     std::ifstream lock_in(lock);
     std::string line;
     while (std::getline(lock_in, line)) info.package_count += line.empty() ? 0 : 1;
+    info.preload = ReadPreload(entry.path() / "manifest");
     images.push_back(std::move(info));
   }
   std::sort(images.begin(), images.end(),

@@ -13,6 +13,9 @@ struct ImageInfo {
   std::string rootfs;  // absolute path of the read-only root filesystem
   std::string manifest_sha256;
   unsigned package_count = 0;
+  // The manifest's `preload:` modules, in order: the runner imports them before it waits for its
+  // request, so a warm sandbox of this image has them ready. Only dotted Python identifiers.
+  std::vector<std::string> preload;
 };
 
 class ImageRegistry {

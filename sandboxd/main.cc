@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   bool no_seccomp = false;
   std::string log_level = "info";
   std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
-      seccomp_policy;
+      seccomp_policy, memfd_noexec_seal;
   std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes;
   std::optional<std::uint32_t> uid_base;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
   app.add_option("--cgroup-v1-group", cgroup_group,
                  "this daemon's group in each cgroup v1 hierarchy");
   app.add_option("--seccomp-policy", seccomp_policy, "seccomp policy file");
+  app.add_option("--memfd-noexec-seal", memfd_noexec_seal,
+                 "auto: use MFD_NOEXEC_SEAL where the kernel has it (6.3+); off: policy as for 6.1")
+      ->check(CLI::IsMember({"auto", "off"}));
   app.add_option("--max-sandboxes", max_sandboxes, "sandboxes running at once");
   app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
   app.add_option("--warm-sandboxes", warm_sandboxes, "sandboxes of the default image kept ready");
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   if (cgroup_root) config.cgroup_root = *cgroup_root;
   if (cgroup_group) config.cgroup_v1_group = *cgroup_group;
   if (seccomp_policy) config.seccomp_policy_path = *seccomp_policy;
+  if (memfd_noexec_seal) config.memfd_noexec_seal = *memfd_noexec_seal;
   if (max_sandboxes) config.max_sandboxes = *max_sandboxes;
   if (max_queue) config.max_queue = *max_queue;
   if (warm_sandboxes) config.warm_sandboxes = std::min(*warm_sandboxes, config.max_sandboxes);
@@ -102,16 +106,19 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // The kernel facts the policy's `when`/`unless` lines depend on, asked once.
+  KernelFeatures kernel = KernelFeatures::Probe();
+  if (config.memfd_noexec_seal == "off") kernel.memfd_noexec_seal = false;
   std::shared_ptr<const SeccompPolicy> seccomp;
   if (!no_seccomp) {
-    auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path);
+    auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path, kernel);
     if (!policy.ok()) {
       spdlog::critical("seccomp policy: {}", policy.status().message());
       return 1;
     }
     seccomp = std::make_shared<const SeccompPolicy>(std::move(*policy));
-    spdlog::info("seccomp policy {} compiled ({} instructions)", config.seccomp_policy_path,
-                 seccomp->program().size() / 8);
+    spdlog::info("seccomp policy {} compiled ({} instructions; kernel features: {})",
+                 config.seccomp_policy_path, seccomp->program().size() / 8, kernel.Describe());
   }
   std::unique_ptr<CgroupManager> cgroups;
   if (!no_cgroups) {
@@ -169,7 +176,7 @@ int main(int argc, char** argv) {
     reload_signals.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       if (!no_seccomp) {
-        auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path);
+        auto policy = SeccompPolicy::LoadFile(config.seccomp_policy_path, kernel);
         if (policy.ok()) {
           services.set_seccomp(std::make_shared<const SeccompPolicy>(std::move(*policy)));
           spdlog::info("SIGHUP: seccomp policy {} reloaded", config.seccomp_policy_path);

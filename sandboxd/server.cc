@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 
+#include "input_spill.h"
 #include "request.h"
 #include "sandboxd/framing.h"
 #include "service.h"
@@ -163,7 +164,39 @@ class Session : public std::enable_shared_from_this<Session> {
     if (request.debug()) return Send(DebugAnswer(request, *prepared));
 
     auto shared = std::make_shared<PreparedRequest>(std::move(*prepared));
-    if (artifacts.empty()) return Dispatch(std::move(shared), nullptr);
+    if (!request.spill_to_disk()) return Continue(std::move(shared), std::move(artifacts), nullptr);
+    // spill_to_disk: the input goes into a file on disk first. The copy runs on the spill
+    // service's thread (~1 s for 2 GB), never on this io thread; the daemon's memfd goes with it.
+    auto self = shared_from_this();
+    Status spilling = server_.spill().Submit(
+        std::move(shared->input_memfd), shared->input_bytes,
+        [self, shared, artifacts, id](StatusOr<SpilledInput> spilled) {
+          asio::post(self->socket_.get_executor(), [self, shared, artifacts, id,
+                                                    spilled = std::move(spilled)]() mutable {
+            if (!spilled.ok()) {
+              spdlog::warn("request '{}': {}", id, spilled.status().message());
+              return self->Send(
+                  ErrorAnswer(id, spilled.status().code(), spilled.status().message()));
+            }
+            if (self->IsClosed()) return;  // the file and its budget go with `spilled`
+            shared->input_memfd = std::move(spilled->file);
+            self->Continue(shared, std::move(artifacts), std::move(spilled->reservation));
+          });
+        });
+    if (!spilling.ok()) {
+      Answer answer = ErrorAnswer(id, spilling.code(), spilling.message());
+      if (spilling.code() == ErrorCode::kOverloaded)
+        answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
+      Send(std::move(answer));
+    }
+  }
+
+  // After the input is where it runs from: fetches the artifacts (if any), then dispatches.
+  // `spill` (a spilled input's share of the node's spill budget) lives until the answer is sent.
+  void Continue(std::shared_ptr<PreparedRequest> shared, std::vector<PlannedArtifact> artifacts,
+                std::shared_ptr<const void> spill) {
+    const std::string id = shared->request_id;
+    if (artifacts.empty()) return Dispatch(std::move(shared), nullptr, std::move(spill));
     // Downloads and bundle checks run on the artifact service's threads; the request goes on to a
     // sandbox once its folder is ready. The folder lives until the answer is sent.
     Status error;
@@ -173,7 +206,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string rootfs = shared->image.rootfs;
     const bool queued = service->Submit(
         std::move(artifacts), rootfs, deadline,
-        [self, shared, id](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
+        [self, shared, id, spill](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
           if (!ready.ok())
             return self->Send(ErrorAnswer(id, ready.status().code(), ready.status().message()));
           if (self->IsClosed()) return;  // nobody to answer; the folder goes with `ready`
@@ -181,7 +214,9 @@ class Session : public std::enable_shared_from_this<Session> {
           shared->site_dir = (*ready)->site_dir();
           // Back onto the session's strand, off the download thread.
           asio::post(self->socket_.get_executor(),
-                     [self, shared, lease = std::move(*ready)] { self->Dispatch(shared, lease); });
+                     [self, shared, spill, lease = std::move(*ready)] {
+                       self->Dispatch(shared, lease, spill);
+                     });
         });
     if (!queued) {
       Answer answer = ErrorAnswer(id, ErrorCode::kOverloaded,
@@ -191,14 +226,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // Runs a prepared request in a sandbox; `lease` (its artifact folder, if any) lives until the
-  // answer is sent.
-  void Dispatch(std::shared_ptr<PreparedRequest> shared, std::shared_ptr<RequestArtifacts> lease) {
+  // Runs a prepared request in a sandbox; `lease` (its artifact folder, if any) and `spill` (its
+  // spilled input's budget, if any) live until the answer is sent.
+  void Dispatch(std::shared_ptr<PreparedRequest> shared, std::shared_ptr<RequestArtifacts> lease,
+                std::shared_ptr<const void> spill) {
     const std::string id = shared->request_id;
     auto self = shared_from_this();
     // The answer path of every execution: forget it, free its slot (the pool may refill), reply.
-    auto finish = [self, lease](std::uint64_t key, unsigned slot) {
-      return [self, key, slot, lease](Answer answer) {
+    auto finish = [self, lease, spill](std::uint64_t key, unsigned slot) {
+      return [self, key, slot, lease, spill](Answer answer) {
         self->Forget(key);
         self->server_.admission().Release(slot);
         if (auto* pool = self->server_.pool()) pool->Fill();
@@ -206,8 +242,11 @@ class Session : public std::enable_shared_from_this<Session> {
       };
     };
 
-    // A warm sandbox when one is ready; artifacts are mounted at launch, so those start cold.
-    const bool needs_cold_start = !shared->artifacts_dir.empty() || !shared->site_dir.empty();
+    // A warm sandbox when one is ready. Artifacts are mounted at launch, and a warm sandbox got a
+    // memfd for its input at launch (the daemon would copy a spilled input back into shared
+    // memory), so those start cold, with their input as fd 4 from the start.
+    const bool needs_cold_start =
+        !shared->artifacts_dir.empty() || !shared->site_dir.empty() || spill != nullptr;
     if (auto* pool = server_.pool(); pool != nullptr && !needs_cold_start) {
       if (auto warm = pool->Take(shared->image.name)) {
         const std::uint64_t key = NextKey();
@@ -311,7 +350,10 @@ Server::Server(asio::io_context& io, const Services& services)
     : io_(io),
       services_(services),
       admission_(services.config.max_sandboxes, services.config.max_queue),
-      acceptor_(io) {}
+      acceptor_(io),
+      spill_(services.config.spill_dir.empty() ? services.config.state_dir + "/spill"
+                                               : services.config.spill_dir,
+             services.config.max_spill_bytes) {}
 
 void Server::StartWarmPool() {
   const auto& config = services_.config;

@@ -11,6 +11,7 @@
 
 #include "admission.h"
 #include "execution.h"
+#include "input_spill.h"
 #include "warm_pool.h"
 
 namespace sandboxd {
@@ -34,6 +35,8 @@ class Server {
   // The artifact service, started on first use (so daemons that never see an artifact never
   // touch its folders); null with `error` set when it cannot start.
   ArtifactService* artifacts(Status& error);
+  // Stages spill_to_disk inputs in files (config spill_dir, max_spill_bytes).
+  InputSpill& spill() { return spill_; }
   ~Server();
 
  private:
@@ -46,6 +49,7 @@ class Server {
   std::mutex artifacts_mu_;
   std::unique_ptr<ArtifactService> artifacts_;
   Status artifacts_error_;
+  InputSpill spill_;
 };
 
 }  // namespace sandboxd

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "csv.h"
+#include "debug_dir.h"
 #include "output.h"
 #include "range.h"
 #include "sandboxd/client.h"
@@ -118,8 +120,9 @@ struct RunOptions {
   std::string format = "table";
   std::string socket = DefaultSocket();
   std::string request_id;
-  bool debug = false;
+  std::string debug_dir;  // empty with --debug alone: the table on stdout, the script on stderr
   std::string debug_script_out;
+  std::string runtime_dir = SANDBOXD_DEFAULT_RUNTIME_DIR;
   bool show_logs = false;
   bool show_stats = false;
 };
@@ -178,7 +181,7 @@ sandboxd::Request BuildRequest(const RunOptions& options, CLI::App& run) {
   request.memory_mb = options.memory_mb;
   request.timeout_ms = static_cast<std::uint64_t>(std::llround(options.timeout_s * 1000));
   request.spill_to_disk = options.spill_to_disk;
-  request.debug = options.debug;
+  request.debug = run.count("--debug") > 0;
   request.request_id = options.request_id;
   return request;
 }
@@ -215,10 +218,25 @@ int Run(const RunOptions& options, CLI::App& run) {
     return error.local ? kExitTransport : kExitDaemonError;
   }
   const sandboxd::Result& result = outcome.result();
+  if (request.debug && !options.debug_dir.empty()) {
+    // The daemon answered with the input as it admitted it; the rest is the request itself.
+    const sandboxctl::DebugCall call{.script = request.script,
+                                     .script_parameters_json = request.script_parameters_json,
+                                     .output_schema = request.output_schema};
+    if (sandboxd::Status s = sandboxctl::WriteDebugFolder(options.debug_dir, options.runtime_dir,
+                                                          result.table, call);
+        !s.ok()) {
+      return ReportStatus(s, kExitUsage);
+    }
+    std::cerr << "wrote the reproduction (input.sbxt, kargs.json, script.py, run.py) to "
+              << options.debug_dir << "; run it with: python3 "
+              << (std::filesystem::path(options.debug_dir) / "run.py").string() << '\n';
+    return kExitOk;
+  }
   WriteTable(result.table.view(), options.format);
   if (options.show_logs) PrintLogs(result.logs, result.logs_truncated);
   if (options.show_stats) PrintStats(result.stats);
-  if (options.debug && !result.debug_script.empty()) {
+  if (request.debug && !result.debug_script.empty()) {
     if (!options.debug_script_out.empty()) {
       std::ofstream out(options.debug_script_out, std::ios::binary | std::ios::trunc);
       out << result.debug_script;
@@ -228,7 +246,8 @@ int Run(const RunOptions& options, CLI::App& run) {
                             kExitUsage);
       }
     } else {
-      std::cerr << "# debug script (runs the same call on a plain Python installation):\n"
+      std::cerr << "# debug script (it needs input.sbxt and the runner's modules beside it; "
+                   "`sandboxctl run --debug DIR` writes a whole folder instead):\n"
                 << result.debug_script;
       if (result.debug_script.back() != '\n') std::cerr << '\n';
     }
@@ -328,11 +347,21 @@ int main(int argc, char** argv) {
   run->add_option("--socket", run_options.socket,
                   "sandboxd socket (default $SANDBOXD_SOCKET, else /run/sandboxd/sandboxd.sock)");
   run->add_option("--request-id", run_options.request_id, "Request id (default: generated)");
-  run->add_flag("--debug", run_options.debug,
-                "Like `set query_python_debug`: run nothing; print the input table and a "
-                "reproducing script");
+  // An option whose value may be left out: `--debug DIR` writes the folder, `--debug` alone
+  // keeps the older output (the table on stdout, the script on stderr).
+  run->add_option("--debug", run_options.debug_dir,
+                  "Like `set query_python_debug`: run nothing; write into DIR the input "
+                  "(input.sbxt, input.csv), kargs.json, script.py and run.py, which reproduces "
+                  "the call with the sandbox's df and kargs (python3 DIR/run.py). Without DIR: "
+                  "print the input table and a reproducing script")
+      ->expected(0, 1)
+      ->type_name("[DIR]");
   run->add_option("--debug-script-out", run_options.debug_script_out,
-                  "With --debug, write the reproducing script to this file instead of stderr");
+                  "With --debug and no DIR, write the reproducing script to this file instead "
+                  "of stderr");
+  run->add_option("--runtime-dir", run_options.runtime_dir,
+                  "With --debug DIR: the runner's folder to copy the modules from (the "
+                  "daemon's --runtime-dir; default " SANDBOXD_DEFAULT_RUNTIME_DIR ")");
   run->add_flag("--show-logs", run_options.show_logs,
                 "Print the script's stdout, stderr and log records on stderr after the table");
   run->add_flag("--show-stats", run_options.show_stats, "Print timing and memory stats on stderr");

@@ -2,10 +2,12 @@
 
 Started by the sandbox's init as
 
-    /usr/bin/python3 -I -B /sandbox/runtime/runner.py
+    /usr/bin/python3 -I -B /sandbox/runtime/runner.py [--preload=MODULE ...]
 
-with the control document on fd 3, the input table on fd 4, the output memfd on fd 5 and the
-events pipe on fd 6. The work is in the sandboxd_runtime package beside this file:
+(one --preload per module of the image manifest's `preload:` line, imported before the runner
+reads its request; one that fails is logged to stderr and skipped) with the control document on
+fd 3, the input table on fd 4, the output memfd on fd 5 and the events pipe on fd 6. The work is
+in the sandboxd_runtime package beside this file:
 
 - main.py: the run and its error codes. The script is compiled as "script.py" (tracebacks and
   log records point there, with only the script's and its libraries' frames) and runs as the

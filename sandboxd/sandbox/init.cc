@@ -17,10 +17,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "sandbox/init_report.h"
+#include "sandbox/limits_view.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandbox/udf_process.h"
 
@@ -54,6 +57,12 @@ void WriteReport(int fd, InitReport report) {
   ::_exit(1);
 }
 
+std::int64_t MonotonicMs() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
 // Kills every other process of the namespace and reaps them all.
 void EndEverything() {
   ::kill(-1, SIGKILL);
@@ -78,7 +87,8 @@ void EndEverything() {
   // Nothing in the sandbox may open init's descriptors through /proc/1/fd.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-  if (auto err = SetUpMountNamespace(request); !err.empty()) FailSetup(status_fd, err);
+  LimitsView limits;
+  if (auto err = SetUpMountNamespace(request, limits); !err.empty()) FailSetup(status_fd, err);
   if (auto err = SetUpNetworkNamespace(); !err.empty()) FailSetup(status_fd, err);
   if (auto err = SetUpUtsNamespace(request.hostname()); !err.empty()) FailSetup(status_fd, err);
 
@@ -92,19 +102,27 @@ void EndEverything() {
   int channel[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, channel) != 0)
     FailSetup(status_fd, std::string("socketpair: ") + std::strerror(errno));
+  // The runner rings this once its request is in (a warm sandbox's memory limit was lowered
+  // then), and init answers after refreshing /proc/meminfo.
+  int doorbell[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, doorbell) != 0)
+    FailSetup(status_fd, std::string("socketpair: ") + std::strerror(errno));
 
   const pid_t udf = ::fork();
   if (udf < 0) FailSetup(status_fd, std::string("fork the UDF: ") + std::strerror(errno));
   if (udf == 0) {
     ::close(channel[0]);
+    ::close(doorbell[0]);
     ::close(sigfd);
     ::close(status_fd);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    RunUdfProcess(request, fds, channel[1]);
+    RunUdfProcess(request, fds, channel[1], doorbell[1]);
   }
   ::close(channel[1]);
+  ::close(doorbell[1]);
+  int bell = doorbell[0];
   for (int i = 0; i < kSandboxFdCount; ++i) {
     if (i != kStatusFd) ::close(fds.fd[i]);
   }
@@ -136,10 +154,28 @@ void EndEverything() {
 
   InitReport report;
   bool udf_done = false;
+  // MemFree follows the cgroup's usage this often; the doorbell refreshes at once.
+  constexpr int kRefreshMs = 250;
+  std::int64_t refreshed_ms = MonotonicMs();
   while (!udf_done) {
-    pollfd pfds[2] = {{sigfd, POLLIN, 0}, {listener, POLLIN, 0}};
-    const int ready = ::poll(pfds, listener >= 0 ? 2 : 1, -1);
+    // Slot 1 is ignored while there is no listener (fd -1), slot 2 once the runner hung up.
+    pollfd pfds[3] = {{sigfd, POLLIN, 0}, {listener, POLLIN, 0}, {bell, POLLIN, 0}};
+    const int ready = ::poll(pfds, 3, kRefreshMs);
     if (ready < 0 && errno != EINTR) break;
+    if (const std::int64_t now = MonotonicMs(); now - refreshed_ms >= kRefreshMs) {
+      limits.Refresh();
+      refreshed_ms = now;
+    }
+    if (bell >= 0 && pfds[2].revents != 0) {
+      char ring = 0;
+      if ((pfds[2].revents & POLLIN) != 0 && ::recv(bell, &ring, 1, MSG_DONTWAIT) == 1) {
+        limits.Refresh();
+        ::send(bell, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } else {
+        ::close(bell);
+        bell = -1;
+      }
+    }
     if (listener >= 0 && (pfds[1].revents & POLLIN) != 0) {
       // The policy's "anything else" action: note the call, then end the whole sandbox.
       seccomp_notif notif{};

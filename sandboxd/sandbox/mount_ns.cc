@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "sandbox/limits_view.h"
 #include "sandbox/sandbox_spec.h"
 
 namespace sandboxd {
@@ -53,7 +54,7 @@ std::string Touch(const std::string& path) {
 
 }  // namespace
 
-std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
+std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits) {
   // Nothing we mount may propagate back to the host.
   if (auto err = Mount("", "/", nullptr, MS_REC | MS_PRIVATE); !err.empty()) return err;
 
@@ -80,6 +81,10 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request) {
         !err.empty())
       return err;
   }
+
+  // The sandbox's own limits in /proc/meminfo, /proc/stat, /proc/cpuinfo (before /tmp is mounted:
+  // it borrows that mount point for a moment).
+  if (auto err = limits.SetUp(request, root); !err.empty()) return err;
 
   // A minimal /dev: the five harmless character devices, bound from the host, and a private shm.
   const std::string dev = root + "/dev";

@@ -5,15 +5,19 @@
 
 namespace sandboxd {
 
+class LimitsView;
+
 // Indices of the descriptors that ride with a LaunchRequest frame.
 enum SandboxFdIndex : int {
   kControlFd = 0,  // control document memfd        -> fd 3 of the UDF
-  kInputFd = 1,    // input table memfd (sealed)     -> fd 4
+  kInputFd = 1,    // input table: sealed memfd, or read-only spill file -> fd 4
   kOutputFd = 2,   // output table memfd             -> fd 5
   kStdoutFd = 3,   // stdout pipe, write end         -> fd 1
   kStderrFd = 4,   // stderr pipe, write end         -> fd 2
   kEventsFd = 5,   // events pipe, write end         -> fd 6
   kStatusFd = 6,   // init's report pipe, write end  (init only, never the UDF)
+  // Not from the launcher: init's end of the limits doorbell is fd 8 of the UDF, which the
+  // runner closes before the script runs (sandboxd_runtime/limits.py).
   kSandboxFdCount = 7,
 };
 
@@ -31,7 +35,8 @@ struct SandboxFds {
                                  int launcher_alive);
 
 // One file per isolation concern (nsjail's layout); each returns an error text or "".
-std::string SetUpMountNamespace(const internal::LaunchRequest& request);
+// `limits` is set up inside it: the sandbox's /proc/meminfo, /proc/stat and /proc/cpuinfo.
+std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits);
 std::string SetUpNetworkNamespace();
 std::string SetUpUtsNamespace(const std::string& hostname);
 

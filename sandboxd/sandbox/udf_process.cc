@@ -60,7 +60,7 @@ bool WriteSelf(const char* path, const std::string& text) {
 }  // namespace
 
 [[noreturn]] void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds,
-                                int channel) {
+                                int channel, int limits_doorbell) {
   // No controlling terminal can be reached (TIOCSTI class).
   if (::setsid() < 0) Die(channel, "setsid");
 
@@ -76,6 +76,7 @@ bool WriteSelf(const char* path, const std::string& text) {
       {fds.fd[kStderrFd], 2}, {fds.fd[kControlFd], 3},
       {fds.fd[kInputFd], 4},  {fds.fd[kOutputFd], 5},
       {fds.fd[kEventsFd], 6}, {channel, 7},
+      {limits_doorbell, 8},  // the runner closes it before the script runs
   };
   int high[std::size(placements)];
   for (std::size_t i = 0; i < std::size(placements); ++i) {
@@ -88,7 +89,7 @@ bool WriteSelf(const char* path, const std::string& text) {
     if (::dup3(high[i], placements[i].to, flags) < 0) Die(channel, "place a sandbox descriptor");
   }
   channel = 7;
-  if (::syscall(SYS_close_range, 8U, ~0U, 0U) != 0) Die(channel, "close inherited descriptors");
+  if (::syscall(SYS_close_range, 9U, ~0U, 0U) != 0) Die(channel, "close inherited descriptors");
 
   // Leave the sandbox's root for the UDF's own uid; with uid 0 mapped this also empties the
   // capability sets.

@@ -7,7 +7,8 @@ namespace sandboxd {
 
 // Never returns: execs the runner, or reports the failing step on `channel` and exits 127.
 // `channel` is a SOCK_SEQPACKET socket to init; it also carries the seccomp listener descriptor.
+// `limits_doorbell` becomes fd 8: the runner asks init through it to refresh /proc/meminfo.
 [[noreturn]] void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds,
-                                int channel);
+                                int channel, int limits_doorbell);
 
 }  // namespace sandboxd

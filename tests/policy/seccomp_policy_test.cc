@@ -46,9 +46,12 @@ namespace sandboxd {
 namespace {
 
 constexpr char kHeader[] = "default notify\nbadarch kill_process\n";
+// The two kernels the policy's `when`/`unless` lines tell apart: 6.3+ and Debian 12's 6.1.
+constexpr KernelFeatures kKernel63{.memfd_noexec_seal = true};
+constexpr KernelFeatures kKernel61{.memfd_noexec_seal = false};
 
 std::string CompileError(const std::string& text) {
-  auto policy = SeccompPolicy::Compile(text, "test.seccomp");
+  auto policy = SeccompPolicy::Compile(text, "test.seccomp", kKernel63);
   if (policy.ok()) return "(compiled)";
   return policy.status().message();
 }
@@ -56,7 +59,8 @@ std::string CompileError(const std::string& text) {
 // ---- The text format -------------------------------------------------------------------------
 
 TEST(SeccompPolicyFormat, MinimalPolicyCompiles) {
-  auto policy = SeccompPolicy::Compile(std::string(kHeader) + "allow read write  # io\n", "t");
+  auto policy =
+      SeccompPolicy::Compile(std::string(kHeader) + "allow read write  # io\n", "t", kKernel63);
   ASSERT_TRUE(policy.ok()) << policy.status().ToString();
   EXPECT_GT(policy->program().size(), 0u);
   EXPECT_EQ(policy->program().size() % sizeof(sock_filter), 0u);
@@ -71,7 +75,7 @@ TEST(SeccompPolicyFormat, ConditionsDefinesAndOtherwiseCompile) {
                                            "errno(13) mmap if arg2 & PROT_EXEC == PROT_EXEC && "
                                            "arg3 < 0o100 && arg1 != FAMILIES\n"
                                            "allow mmap otherwise\n",
-                                       "t");
+                                       "t", kKernel63);
   EXPECT_TRUE(policy.ok()) << policy.status().ToString();
 }
 
@@ -149,10 +153,10 @@ TEST(SeccompPolicyFormat, MissingDefaultAndBadarchAreErrors) {
 }
 
 TEST(SeccompPolicyFormat, LoadFileNamesAMissingFile) {
-  auto policy = SeccompPolicy::LoadFile("/nonexistent/sandbox.seccomp");
+  auto policy = SeccompPolicy::LoadFile("/nonexistent/sandbox.seccomp", kKernel63);
   ASSERT_FALSE(policy.ok());
   EXPECT_NE(policy.status().message().find("/nonexistent/sandbox.seccomp"), std::string::npos);
-  auto directory = SeccompPolicy::LoadFile("/");
+  auto directory = SeccompPolicy::LoadFile("/", kKernel63);
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.status().message().find("is a directory"), std::string::npos);
 }
@@ -164,7 +168,7 @@ TEST(SeccompPolicyFormat, LoadFileNamesTheFileInErrors) {
     std::ofstream out(path);
     out << kHeader << "allow read\nallow nosuchcall\n";
   }
-  auto policy = SeccompPolicy::LoadFile(path.string());
+  auto policy = SeccompPolicy::LoadFile(path.string(), kKernel63);
   std::filesystem::remove(path);
   ASSERT_FALSE(policy.ok());
   EXPECT_NE(policy.status().message().find(path.string() + ":4: unknown syscall 'nosuchcall'"),
@@ -379,25 +383,33 @@ class ChildChecks {
 class ShippedPolicy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto policy = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY);
-    if (!policy.ok()) {
-      load_error_ = new std::string(policy.status().ToString());
-      return;
+    // As the daemon compiles it: for the running kernel.
+    auto policy = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, KernelFeatures::Probe());
+    auto legacy = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, kKernel61);
+    auto modern = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, kKernel63);
+    for (const auto* p : {&policy, &legacy, &modern}) {
+      if (!p->ok()) {
+        load_error_ = new std::string(p->status().ToString());
+        return;
+      }
     }
     program_ = new std::string(policy->program());
+    program_61_ = new std::string(legacy->program());
+    program_63_ = new std::string(modern->program());
   }
   static void TearDownTestSuite() {
-    delete program_;
-    delete load_error_;
-    program_ = nullptr;
-    load_error_ = nullptr;
+    for (std::string** p : {&program_, &program_61_, &program_63_, &load_error_}) {
+      delete *p;
+      *p = nullptr;
+    }
   }
   void SetUp() override {
     ASSERT_NE(program_, nullptr) << (load_error_ ? *load_error_ : std::string());
   }
 
-  static Outcome Run(const std::function<void(ChildChecks&)>& checks) {
-    return RunFiltered(*program_, [&checks](int fd) {
+  static Outcome Run(const std::function<void(ChildChecks&)>& checks,
+                     const std::string* program = nullptr) {
+    return RunFiltered(program != nullptr ? *program : *program_, [&checks](int fd) {
       ChildChecks c(fd);
       checks(c);
       return c.Finish();
@@ -413,10 +425,14 @@ class ShippedPolicy : public ::testing::Test {
     return seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name);
   }
 
-  static std::string* program_;
+  static std::string* program_;     // for the running kernel
+  static std::string* program_61_;  // for a kernel without MFD_NOEXEC_SEAL
+  static std::string* program_63_;  // for a kernel with it
   static std::string* load_error_;
 };
 std::string* ShippedPolicy::program_ = nullptr;
+std::string* ShippedPolicy::program_61_ = nullptr;
+std::string* ShippedPolicy::program_63_ = nullptr;
 std::string* ShippedPolicy::load_error_ = nullptr;
 
 // ---- The whole syscall table, through a BPF interpreter -----------------------------------------
@@ -517,6 +533,46 @@ std::string ActionName(std::uint32_t action) {
   }
 }
 
+// `when FEATURE` / `unless FEATURE`: a rule for one kind of kernel; the others never see it, but
+// it is checked for every kernel, so a typo cannot hide on the machine that lacks the feature.
+TEST(SeccompPolicyFormat, KernelFeatureGates) {
+  const std::string gated = std::string(kHeader) +
+                            "when memfd_noexec_seal allow memfd_create if arg1 & 0x8 == 0x8\n"
+                            "when memfd_noexec_seal errno(EPERM) memfd_create otherwise\n"
+                            "unless memfd_noexec_seal allow memfd_create\n";
+  for (const KernelFeatures& kernel : {kKernel61, kKernel63}) {
+    auto policy = SeccompPolicy::Compile(gated, "t", kernel);
+    ASSERT_TRUE(policy.ok()) << policy.status().ToString();
+    seccomp_data data{};
+    data.nr = SYS_memfd_create;
+    data.arch = AUDIT_ARCH_X86_64;
+    data.args[1] = MFD_CLOEXEC;
+    EXPECT_EQ(ActionName(RunBpf(policy->program(), data)),
+              kernel.memfd_noexec_seal ? "errno(EPERM)" : "allow");
+  }
+  // A rule that does not apply here is still parsed and checked.
+  auto typo = SeccompPolicy::Compile(
+      std::string(kHeader) + "unless memfd_noexec_seal allow nosuch\n", "t", kKernel63);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown syscall 'nosuch'"), std::string::npos);
+  // Rules that do apply are checked together: two unconditional ones for one syscall clash.
+  auto clash = SeccompPolicy::Compile(
+      std::string(kHeader) + "allow read\nunless memfd_noexec_seal errno(EPERM) read\n", "t",
+      kKernel61);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.status().message().find("read already has a rule"), std::string::npos);
+  EXPECT_NE(CompileError(std::string(kHeader) + "when no_such_feature allow read\n")
+                .find("'when' wants a kernel feature (memfd_noexec_seal)"),
+            std::string::npos);
+  EXPECT_NE(CompileError("when memfd_noexec_seal default notify\nbadarch kill_process\n")
+                .find("'default' cannot be gated"),
+            std::string::npos);
+  EXPECT_NE(CompileError(std::string(kHeader) + "unless memfd_noexec_seal\n").find("needs a rule"),
+            std::string::npos);
+  EXPECT_EQ(kKernel63.Describe(), "memfd_noexec_seal");
+  EXPECT_EQ(kKernel61.Describe(), "none");
+}
+
 TEST(SeccompPolicySemantics, OtherwiseAppliesWhenNoConditionalRuleMatches) {
   auto policy = SeccompPolicy::Compile(std::string(kHeader) +
                                            "errno(EPERM) read if arg0 == 3\n"
@@ -527,7 +583,7 @@ TEST(SeccompPolicySemantics, OtherwiseAppliesWhenNoConditionalRuleMatches) {
                                            "errno(EBADF) close if arg0 <= 2\n"
                                            "allow close otherwise\n"
                                            "allow getpid\n",
-                                       "t");
+                                       "t", kKernel63);
   ASSERT_TRUE(policy.ok()) << policy.status().ToString();
   auto eval = [&](int nr, std::uint64_t a0, std::uint64_t a1 = 0, std::uint64_t a2 = 0) {
     seccomp_data data{};
@@ -558,28 +614,45 @@ TEST(SeccompPolicySemantics, OtherwiseAppliesWhenNoConditionalRuleMatches) {
 class ShippedPolicyTable : public ShippedPolicy {
  protected:
   static std::uint32_t Eval(int nr, std::array<std::uint64_t, 6> args = {},
-                            std::uint32_t arch = AUDIT_ARCH_X86_64) {
+                            std::uint32_t arch = AUDIT_ARCH_X86_64,
+                            const std::string* program = program_63_) {
     seccomp_data data{};
     data.nr = nr;
     data.arch = arch;
     for (int i = 0; i < 6; ++i) data.args[i] = args[i];
-    return RunBpf(*program_, data);
+    return RunBpf(*program, data);
   }
   static void ExpectAction(const char* name, std::uint32_t expected,
-                           std::array<std::uint64_t, 6> args = {}) {
+                           std::array<std::uint64_t, 6> args = {},
+                           const std::string* program = program_63_) {
     const int nr = Resolve(name);
     ASSERT_GE(nr, 0) << name;
-    EXPECT_EQ(ActionName(Eval(nr, args)), ActionName(expected)) << name;
+    EXPECT_EQ(ActionName(Eval(nr, args, AUDIT_ARCH_X86_64, program)), ActionName(expected)) << name;
   }
 };
 
-// A memfd only when sealed non-executable (MFD_NOEXEC_SEAL): exec of one is fileless exec (A17).
-TEST_F(ShippedPolicyTable, MemfdOnlyWhenSealedNonExecutable) {
+// 6.3+: a memfd only when sealed non-executable (MFD_NOEXEC_SEAL), which costs nothing (A17).
+TEST_F(ShippedPolicyTable, MemfdOnlyWhenSealedNonExecutableWhereTheKernelHasTheSeal) {
   constexpr std::uint64_t kNoexecSeal = 0x8, kExec = 0x10;
   ExpectAction("memfd_create", SCMP_ACT_ALLOW, {0, MFD_CLOEXEC | kNoexecSeal});
   ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, MFD_CLOEXEC});
   ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, MFD_CLOEXEC | kExec});
   ExpectAction("memfd_create", SCMP_ACT_ERRNO(EPERM), {0, 0});
+}
+
+// 6.1 (Debian 12's kernel): the flag does not exist, so every memfd_create is allowed; a policy
+// that required it would break every memfd user there (A17).
+TEST_F(ShippedPolicyTable, EveryMemfdWhereTheKernelLacksTheSeal) {
+  constexpr std::uint64_t kNoexecSeal = 0x8;
+  for (std::uint64_t flags : {std::uint64_t{0}, std::uint64_t{MFD_CLOEXEC},
+                              std::uint64_t{MFD_CLOEXEC | MFD_ALLOW_SEALING}, kNoexecSeal})
+    ExpectAction("memfd_create", SCMP_ACT_ALLOW, {0, flags}, program_61_);
+  // Everything else is the same program.
+  ExpectAction("execveat", SCMP_ACT_ERRNO(EPERM), {}, program_61_);
+  ExpectAction("mmap", SCMP_ACT_ALLOW,
+               {0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                static_cast<std::uint64_t>(-1)},
+               program_61_);
 }
 
 TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
@@ -626,6 +699,7 @@ TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
   ExpectAction("prctl", kAllow, {PR_SET_NAME});
   ExpectAction("personality", kAllow, {0xffffffff});
   ExpectAction("mmap", kAllow, {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, 3});
+  ExpectAction("mmap", kAllow, {0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS});
   ExpectAction("socket", kAllow, {AF_UNIX, SOCK_STREAM});
   ExpectAction("socketpair", kAllow, {AF_UNIX, SOCK_STREAM});
 }
@@ -699,9 +773,8 @@ TEST_F(ShippedPolicyTable, ConditionalRulesOverTheirWholeRange) {
     for (std::uint64_t flags :
          {MAP_PRIVATE, MAP_SHARED, MAP_PRIVATE | MAP_ANONYMOUS, MAP_SHARED | MAP_ANONYMOUS,
           MAP_PRIVATE | MAP_FIXED, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE}) {
-      const bool refused = (prot & PROT_EXEC) != 0 && (flags & MAP_ANONYMOUS) != 0;
-      EXPECT_EQ(ActionName(Eval(mmap, {0, 4096, prot, flags, 3, 0})),
-                ActionName(refused ? Errno(EPERM) : kAllow))
+      // Anonymous executable memory too (A17: libffi closures, JITs).
+      EXPECT_EQ(ActionName(Eval(mmap, {0, 4096, prot, flags, 3, 0})), ActionName(kAllow))
           << "mmap prot " << prot << " flags 0x" << std::hex << flags;
     }
   }
@@ -880,21 +953,46 @@ TEST_F(ShippedPolicy, TerminalInjectionIoctlsAreRefused) {
   }));
 }
 
-TEST_F(ShippedPolicy, AnonymousExecutableMemoryIsRefused) {
+// A17: libffi closures and JITs need anonymous executable memory; code written there runs.
+TEST_F(ShippedPolicy, AnonymousExecutableMemoryIsAllowed) {
   ExpectClean(Run([](ChildChecks& c) {
-    auto map = [](int prot, int flags, int fd) {
-      void* p = ::mmap(nullptr, 4096, prot, flags, fd, 0);
-      return p == MAP_FAILED ? -1L : 0L;
-    };
-    c.Errno("mmap(RWX, anonymous)",
-            map(PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1), EPERM);
-    c.Errno("mmap(RX, anonymous shared)",
-            map(PROT_READ | PROT_EXEC, MAP_SHARED | MAP_ANONYMOUS, -1), EPERM);
-    c.Ok("mmap(RW, anonymous)", map(PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1));
-    const int self = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    c.Ok("open(/proc/self/exe)", self);
-    c.Ok("mmap(RX, file-backed)", map(PROT_READ | PROT_EXEC, MAP_PRIVATE, self));
+    void* rwx = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    c.Ok("mmap(RWX, anonymous)", rwx == MAP_FAILED ? -1 : 0);
+    if (rwx != MAP_FAILED) {
+      // mov eax, 42; ret
+      constexpr unsigned char kCode[] = {0xb8, 0x2a, 0x00, 0x00, 0x00, 0xc3};
+      std::memcpy(rwx, kCode, sizeof(kCode));
+      int (*fn)() = nullptr;
+      std::memcpy(&fn, &rwx, sizeof(fn));
+      c.True("generated code runs", fn() == 42);
+    }
+    c.Ok("mmap(RX, anonymous shared)", ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC,
+                                              MAP_SHARED | MAP_ANONYMOUS, -1, 0) == MAP_FAILED
+                                           ? -1
+                                           : 0);
   }));
+}
+
+// The program for the running kernel and the one for 6.1, each in the kernel: a plain memfd is
+// refused where the seal exists and allowed where it is compiled as absent.
+TEST_F(ShippedPolicy, MemfdCreateFollowsTheKernelFeatures) {
+  const bool sealable = KernelFeatures::Probe().memfd_noexec_seal;
+  ExpectClean(Run([sealable](ChildChecks& c) {
+    const int plain = ::memfd_create("probe", MFD_CLOEXEC);
+    if (sealable) {
+      c.Errno("memfd_create(plain), 6.3+ program", plain, EPERM);
+      c.Ok("memfd_create(MFD_NOEXEC_SEAL), 6.3+ program",
+           ::memfd_create("probe", MFD_CLOEXEC | 0x8));
+    } else {
+      c.Ok("memfd_create(plain), kernel without the seal", plain);
+    }
+  }));
+  ExpectClean(Run(
+      [](ChildChecks& c) {
+        c.Ok("memfd_create(plain), 6.1 program", ::memfd_create("probe", MFD_CLOEXEC));
+      },
+      program_61_));
 }
 
 TEST_F(ShippedPolicy, PersonalityPrctlSeccompAndExecveat) {

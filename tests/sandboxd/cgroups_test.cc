@@ -106,6 +106,8 @@ TEST_F(FakeV2, CreateWritesExactLimits) {
   EXPECT_EQ(Slurp(dir / "memory.oom.group"), "1");
   EXPECT_EQ(Slurp(dir / "pids.max"), "32");
   EXPECT_EQ(Slurp(dir / "cpu.max"), "150000 100000");
+  // Every sandbox the same weight, whatever its thread count (N1).
+  EXPECT_EQ(Slurp(dir / "cpu.weight"), "100");
 }
 
 TEST_F(FakeV2, ZeroCpuAndPidsMeanNoLimit) {
@@ -283,6 +285,11 @@ TEST_F(FakeV1, CreateWritesExactLimitsInEachHierarchy) {
   EXPECT_EQ(Slurp(pids / "pids.max"), "32");
   EXPECT_EQ(Slurp(cpu / "cpu.cfs_period_us"), "100000");
   EXPECT_EQ(Slurp(cpu / "cpu.cfs_quota_us"), "50000");
+  // Every sandbox the weight of one busy task; the daemon's group one per CPU, so that behind
+  // busy host processes the node's sandboxes do not share a fraction of one CPU (N1).
+  EXPECT_EQ(Slurp(cpu / "cpu.shares"), "1024");
+  EXPECT_EQ(Slurp(mount() / "cpu,cpuacct/sandboxd/cpu.shares"),
+            std::to_string(1024 * ::sysconf(_SC_NPROCESSORS_ONLN)));
   EXPECT_FALSE(fs::exists(mount() / "cpuset/sandboxd")) << "only the three controllers";
   EXPECT_TRUE(Contains(manager->Describe(), "cgroup v1 at"));
 
@@ -344,8 +351,10 @@ TEST_F(FakeV1, RemoveStaleCountsSandboxesNotDirectories) {
   auto manager = Manager();
   ASSERT_NE(manager, nullptr);
   EXPECT_EQ(manager->RemoveStale(), 2);
-  for (const char* h : {"memory", "pids", "cpu,cpuacct"})
-    EXPECT_TRUE(fs::is_empty(mount() / h / "sandboxd")) << h;
+  for (const char* h : {"memory", "pids", "cpu,cpuacct"}) {
+    for (const auto& entry : fs::directory_iterator(mount() / h / "sandboxd"))
+      EXPECT_FALSE(entry.is_directory()) << h << ": " << entry.path();
+  }
 }
 
 TEST(DetectCgroupManager, RefusesAConfiguredRootThatIsNotCgroupfs) {

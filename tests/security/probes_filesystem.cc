@@ -299,10 +299,11 @@ obs("environment keys", " ".join(sorted(os.environ)))
 obs("daemon secrets", ", ".join(k for k in ("SANDBOXD_PROBE_SECRET", "AWS_SECRET_ACCESS_KEY") if k in os.environ) or "absent")
 obs("injection variables", ", ".join(k for k in os.environ if k.startswith(("LD_", "PYTHON")) and k != "PYTHONDONTWRITEBYTECODE") or "none")
 )py",
-      .checks = {{"environment keys",
-                  "HOME LANG LC_ALL MPLBACKEND PATH PYTHONDONTWRITEBYTECODE TMPDIR"},
-                 {"daemon secrets", "absent"},
-                 {"injection variables", "none"}},
+      .checks =
+          {{"environment keys",
+            "HOME LANG LC_ALL MPLBACKEND OMP_NUM_THREADS PATH PYTHONDONTWRITEBYTECODE TMPDIR"},
+           {"daemon secrets", "absent"},
+           {"injection variables", "none"}},
   });
 
   probes.push_back({

@@ -4,6 +4,105 @@
 
 namespace sandboxd::security {
 
+// A17 (revised): anonymous executable memory is allowed, since libffi closures (ctypes
+// callbacks, threadpoolctl in scikit-learn's KMeans) and JITs need it and a UDF is arbitrary code
+// anyway; what costs nothing stays: nothing on a writable mount executes, and where the kernel
+// has MFD_NOEXEC_SEAL a memfd must be sealed non-executable. Where it lacks the flag (6.1), plain
+// memfds are allowed, and exec of one keeps the filter, the namespaces and the limits (A18).
+Probe ExecutableMemoryProbe(bool memfd_noexec_seal) {
+  Probe probe{
+      .id = memfd_noexec_seal ? "A17" : "A17-6.1",
+      .title =
+          memfd_noexec_seal
+              ? "executable memory and fileless exec (kernel with MFD_NOEXEC_SEAL)"
+              : "executable memory and fileless exec (policy for Linux 6.1: no MFD_NOEXEC_SEAL)",
+      .code = R"py(
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+MAP_FAILED = ctypes.c_void_p(-1).value
+def mm(prot, flags=0x22, fd=-1):
+    ctypes.set_errno(0)
+    address = libc.mmap(None, 4096, prot, flags, fd, 0)
+    return "OK" if address not in (None, MAP_FAILED) else errname(ctypes.get_errno())
+obs("mmap(anonymous, RWX)", mm(7))
+obs("mmap(anonymous, R|X)", mm(5))
+obs("mprotect(anonymous RW -> RX)", attempt(lambda: machine_code(b"\xc3") and None))
+# A ctypes callback called from C: libffi builds a closure in anonymous executable memory.
+def qsort_with_a_python_comparator():
+    values = (ctypes.c_int * 6)(5, 3, 9, 1, 7, 2)
+    CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+    libc.qsort(values, len(values), ctypes.sizeof(ctypes.c_int), CMP(lambda a, b: a[0] - b[0]))
+    return " ".join(map(str, values))
+obs("ctypes callback from C (qsort)", attempt(qsort_with_a_python_comparator))
+def kmeans():
+    import numpy as np
+    from sklearn.cluster import KMeans
+    X = np.concatenate([np.random.RandomState(0).normal(c, 0.1, size=(30, 2)) for c in (0, 5, 10)])
+    model = KMeans(3, n_init=10, random_state=0).fit(X)
+    return f"{len(set(model.labels_))} clusters"
+obs("scikit-learn KMeans(3, n_init=10).fit", attempt(kmeans))
+def kbins():
+    import numpy as np
+    from sklearn.preprocessing import KBinsDiscretizer
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    bins = KBinsDiscretizer(n_bins=4, encode="ordinal", strategy="kmeans").fit_transform(X)
+    return f"{len(set(bins.ravel()))} bins"
+obs("scikit-learn KBinsDiscretizer(strategy='kmeans')", attempt(kbins))
+with open(SCRATCH + "/code.bin", "wb") as f:
+    f.write(b"\xc3" * 4096)
+fd = os.open(SCRATCH + "/code.bin", os.O_RDONLY)
+obs("mmap(file in /tmp, R|X) (writable mounts are noexec)", mm(5, 0x02, fd))
+os.close(fd)
+true = open("/bin/true", "rb").read()
+def make_memfd(flags):
+    try:
+        fd = os.memfd_create("probe", flags)
+    except OSError as error:
+        return None, errname(error.errno)
+    os.write(fd, true)
+    return fd, "OK"
+exec_memfd, state = make_memfd(0)
+obs("memfd_create(executable)", state)
+sealed_memfd, state = make_memfd(0x8)
+obs("memfd_create(MFD_NOEXEC_SEAL)", state)
+memfd = exec_memfd if exec_memfd is not None else sealed_memfd
+def executed(text):
+    return "EXECUTED" if text == "EXIT(0)" else text
+argv = (ctypes.c_char_p * 2)(b"true", None)
+envp = (ctypes.c_char_p * 1)(None)
+obs("execveat(memfd, AT_EMPTY_PATH)", executed(in_child(lambda: sysc("execveat", memfd, "", argv, envp, AT_EMPTY_PATH))))
+obs("execve(/proc/self/fd/<memfd>)", executed(in_child(lambda: os.execv(f"/proc/self/fd/{memfd}", ["true"]))))
+with open(SCRATCH + "/true", "wb") as f:
+    f.write(true)
+os.chmod(SCRATCH + "/true", 0o755)
+obs("execve(a copy of /bin/true in /tmp)", executed(in_child(lambda: os.execv(SCRATCH + "/true", ["true"]))))
+)py",
+  };
+  probe.checks = {
+      {"mmap(anonymous, RWX)", "OK", "=OK"},
+      {"mmap(anonymous, R|X)", "OK", "=OK"},
+      {"mprotect(anonymous RW -> RX)", "OK", "=OK"},
+      {"ctypes callback from C (qsort)", "1 2 3 5 7 9", "=1 2 3 5 7 9"},
+      {"scikit-learn KMeans(3, n_init=10).fit", "3 clusters", "=3 clusters"},
+      {"scikit-learn KBinsDiscretizer(strategy='kmeans')", "4 bins", "=4 bins"},
+      {"mmap(file in /tmp, R|X) (writable mounts are noexec)", "EPERM"},
+      {"execveat(memfd, AT_EMPTY_PATH)", "EPERM"},
+      {"execve(a copy of /bin/true in /tmp)", "EACCES"},
+  };
+  if (memfd_noexec_seal) {
+    probe.checks.push_back({"memfd_create(executable)", "EPERM"});
+    probe.checks.push_back({"memfd_create(MFD_NOEXEC_SEAL)", "OK", "=OK"});
+    // The only memfd a sandbox can make is sealed non-executable.
+    probe.checks.push_back({"execve(/proc/self/fd/<memfd>)", "EACCES|EPERM"});
+  } else {
+    // No flag to require: a plain memfd is allowed, and exec of it is no boundary (its program
+    // runs under this filter, in these namespaces, within these limits: A18).
+    probe.checks.push_back({"memfd_create(executable)", "OK", "=OK"});
+    probe.checks.push_back({"execve(/proc/self/fd/<memfd>)", "EXECUTED", "=EXECUTED"});
+  }
+  return probe;
+}
+
 std::vector<Probe> KernelProbes() {
   std::vector<Probe> probes;
 
@@ -365,63 +464,7 @@ obs("every thread's status", f"{len(tasks)} threads: " + ", ".join(sorted(states
                  {"every thread's status", "\\d+ threads: Seccomp=2 NoNewPrivs=1"}},
   });
 
-  probes.push_back({
-      .id = "A17",
-      .title = "executable memory and fileless exec",
-      .code = R"py(
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-MAP_FAILED = ctypes.c_void_p(-1).value
-def mm(prot, flags=0x22, fd=-1):
-    ctypes.set_errno(0)
-    address = libc.mmap(None, 4096, prot, flags, fd, 0)
-    return "OK" if address not in (None, MAP_FAILED) else errname(ctypes.get_errno())
-obs("mmap(anonymous, RWX)", mm(7))
-obs("mmap(anonymous, R|X)", mm(5))
-obs("mprotect(anonymous RW -> RX)", attempt(lambda: machine_code(b"\xc3") and None))
-with open(SCRATCH + "/code.bin", "wb") as f:
-    f.write(b"\xc3" * 4096)
-fd = os.open(SCRATCH + "/code.bin", os.O_RDONLY)
-obs("mmap(file in /tmp, R|X) (writable mounts are noexec)", mm(5, 0x02, fd))
-os.close(fd)
-true = open("/bin/true", "rb").read()
-def make_memfd(flags):
-    try:
-        fd = os.memfd_create("probe", flags)
-    except OSError as error:
-        return None, errname(error.errno)
-    os.write(fd, true)
-    return fd, "OK"
-# The policy lets a memfd be made only sealed non-executable (MFD_NOEXEC_SEAL, 0x8).
-exec_memfd, state = make_memfd(0)
-obs("memfd_create(executable)", state)
-sealed_memfd, state = make_memfd(0x8)
-obs("memfd_create(MFD_NOEXEC_SEAL)", state)
-memfd = exec_memfd if exec_memfd is not None else sealed_memfd
-def executed(text):
-    return "EXECUTED" if text == "EXIT(0)" else text
-argv = (ctypes.c_char_p * 2)(b"true", None)
-envp = (ctypes.c_char_p * 1)(None)
-obs("execveat(memfd, AT_EMPTY_PATH)", executed(in_child(lambda: sysc("execveat", memfd, "", argv, envp, AT_EMPTY_PATH))))
-obs("execve(/proc/self/fd/<memfd>)", executed(in_child(lambda: os.execv(f"/proc/self/fd/{memfd}", ["true"]))))
-with open(SCRATCH + "/true", "wb") as f:
-    f.write(true)
-os.chmod(SCRATCH + "/true", 0o755)
-obs("execve(a copy of /bin/true in /tmp)", executed(in_child(lambda: os.execv(SCRATCH + "/true", ["true"]))))
-)py",
-      .checks = {{"mmap(anonymous, RWX)", "EPERM"},
-                 {"mmap(anonymous, R|X)", "EPERM"},
-                 // Policy choice (policy/sandbox.seccomp): seccomp cannot see what mprotect
-                 // targets, so W^X is not enforced; native code is reachable through ctypes anyway.
-                 {"mprotect(anonymous RW -> RX)", "OK", "=OK"},
-                 {"mmap(file in /tmp, R|X) (writable mounts are noexec)", "EPERM"},
-                 {"memfd_create(executable)", "EPERM"},
-                 {"memfd_create(MFD_NOEXEC_SEAL)", "OK", "=OK"},
-                 {"execveat(memfd, AT_EMPTY_PATH)", "EPERM"},
-                 // The only memfd a sandbox can make is sealed non-executable.
-                 {"execve(/proc/self/fd/<memfd>)", "EACCES|EPERM"},
-                 {"execve(a copy of /bin/true in /tmp)", "EACCES"}},
-  });
+  probes.push_back(ExecutableMemoryProbe(HostHasMemfdNoexecSeal()));
 
   probes.push_back({
       .id = "A18",

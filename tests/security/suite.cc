@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -129,7 +130,8 @@ bool Matches(const std::string& observed, const std::string& pattern) {
 
 // ---- the daemon -----------------------------------------------------------------------------
 
-std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned uid_slot) {
+std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned uid_slot,
+                                              const std::vector<std::string>& extra_args) {
   auto daemon = std::unique_ptr<TestDaemon>(new TestDaemon);
   daemon->dir_ = MakeTempDir("/tmp/sandboxd-sec-" + name + "-");
   if (daemon->dir_.empty()) return nullptr;
@@ -139,7 +141,7 @@ std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned 
   // Far from the integration tests' range (1.6e9) and the default (1.5e9): test daemons may run
   // side by side.
   daemon->uid_base_ =
-      1'750'000'000U + ((static_cast<unsigned>(::getpid()) % 2048U) * 2U + uid_slot) * 64U;
+      1'750'000'000U + ((static_cast<unsigned>(::getpid()) % 2048U) * 4U + uid_slot) * 64U;
   daemon->group_ = "sandboxd-sec-" + std::to_string(::getpid()) + "-" + name;
   std::vector<std::string> args = {SANDBOXD_BINARY,     "--foreground",
                                    "--config",          daemon->config_,
@@ -150,6 +152,7 @@ std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned 
                                    "--log-level",       "warn",
                                    "--cgroup-v1-group", daemon->group_,
                                    "--uid-base",        std::to_string(daemon->uid_base_)};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   const std::string log = daemon->dir_ + "/daemon.log";
   daemon->pid_ = ::fork();
   if (daemon->pid_ == 0) {
@@ -418,9 +421,16 @@ Verdict Judge(bool pass, const std::string& expected, const std::string& control
 
 }  // namespace
 
-void RunProbe(const Probe& probe) {
+bool HostHasMemfdNoexecSeal() {
+  const int fd = ::memfd_create("probe", MFD_CLOEXEC | 0x8U /* MFD_NOEXEC_SEAL */);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+void RunProbe(const Probe& probe, TestDaemon* daemon) {
   SCOPED_TRACE(probe.id + " " + probe.title);
-  RunResult sandbox = RunInSandbox(probe);
+  RunResult sandbox = RunInSandbox(probe, "{}", daemon);
   std::optional<RunResult> host;
   if (probe.no_host.empty()) host = RunOnHost(probe);
 

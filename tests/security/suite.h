@@ -71,6 +71,11 @@ std::vector<Probe> FilesystemProbes();  // B, C
 std::vector<Probe> ProcessProbes();     // D, E, I
 std::vector<Probe> LimitProbes();       // F, G
 std::vector<Probe> AllProbes();
+// A17 as a daemon on a kernel with MFD_NOEXEC_SEAL (6.3+) must hold it, or on one without (6.1,
+// or a daemon configured with --memfd-noexec-seal off).
+Probe ExecutableMemoryProbe(bool memfd_noexec_seal);
+// Whether this host's kernel has MFD_NOEXEC_SEAL (what a daemon with "auto" uses).
+bool HostHasMemfdNoexecSeal();
 
 // What one run (sandbox or host) produced.
 struct RunResult {
@@ -85,7 +90,9 @@ struct RunResult {
 class TestDaemon {
  public:
   // `name` tells daemons of one test process apart (cgroup group, uid range, folder).
-  static std::unique_ptr<TestDaemon> Start(const std::string& name, unsigned uid_slot);
+  // `extra_args` are more sandboxd flags (e.g. --memfd-noexec-seal off).
+  static std::unique_ptr<TestDaemon> Start(const std::string& name, unsigned uid_slot,
+                                           const std::vector<std::string>& extra_args = {});
   ~TestDaemon();
   TestDaemon(const TestDaemon&) = delete;
   TestDaemon& operator=(const TestDaemon&) = delete;
@@ -123,8 +130,9 @@ RunResult RunInSandbox(const Probe& probe, const std::string& extra_kargs = "{}"
 // Runs the same code on the host as root with /usr/bin/python3 -I, in a scratch folder that is
 // removed (mounts included) afterwards.
 RunResult RunOnHost(const Probe& probe, const std::string& extra_kargs = "{}");
-// Runs the probe both ways, records its rows, and reports failures to GoogleTest.
-void RunProbe(const Probe& probe);
+// Runs the probe both ways, records its rows, and reports failures to GoogleTest; in a sandbox
+// of `daemon` (the suite's by default).
+void RunProbe(const Probe& probe, TestDaemon* daemon = nullptr);
 
 // Whether `observed` matches the whole regex `pattern`.
 bool Matches(const std::string& observed, const std::string& pattern);

@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import dataclasses
 import errno
+import importlib
 import json
 import linecache
 import os
@@ -27,7 +28,7 @@ import types
 import numpy as np
 import pandas as pd
 
-from . import SCRIPT_FILENAME, events, frames, sbxt, winpaths
+from . import SCRIPT_FILENAME, events, frames, limits, sbxt, winpaths
 
 CONTROL_FD, INPUT_FD, OUTPUT_FD, EVENTS_FD = 3, 4, 5, 6
 
@@ -262,13 +263,32 @@ def _flush_stdio():
                 stream.flush()
 
 
+def preload(argv):
+    """Imports the image's `preload:` modules (`--preload=MODULE` flags) before the request.
+
+    A warm sandbox then waits with them imported. One that fails is logged to stderr and skipped:
+    the script may not need it, and if it does, its own import raises a SCRIPT_ERROR that says so.
+    """
+    for arg in argv:
+        if not arg.startswith("--preload="):
+            continue
+        name = arg[len("--preload="):]
+        try:
+            importlib.import_module(name)
+        except BaseException as error:  # noqa: B036 -- nothing may end the runner before its request
+            print(f"sandboxd runner: preload of {name!r} failed: {_exception_message(error)}",
+                  file=sys.stderr, flush=True)
+
+
 def main():
     """Runs one request; returns the exit status (0 after `done`, 1 after `error`)."""
+    preload(sys.argv[1:])
     channel = events.EventChannel(EVENTS_FD)
     handler = None
     try:
         control = read_control(CONTROL_FD)
         os.close(CONTROL_FD)
+        limits.refresh_view()  # the request's memory limit is in force now: show it
         handler = events.install_log_handler(channel, control.max_log_records,
                                              control.max_log_bytes)
         try:

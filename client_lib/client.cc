@@ -295,7 +295,10 @@ struct Client::Impl {
     return Status::Ok();
   }
 
-  StatusOr<Reply> RoundTrip(const pb::ClientMessage& message, std::span<const int> fds) {
+  // `fds` ride with the request and are closed as soon as it is sent: the daemon holds its own
+  // copies then, so an input memfd's shared memory is freed as soon as the daemon drops it (with
+  // spill_to_disk, once the input is staged on disk) instead of when the reply arrives.
+  StatusOr<Reply> RoundTrip(const pb::ClientMessage& message, std::vector<UniqueFd> fds) {
     if (Status st = EnsureConnected(); !st.ok()) return st;
     std::string payload;
     if (!message.SerializeToString(&payload)) return LocalError("cannot serialize the request");
@@ -304,10 +307,13 @@ struct Client::Impl {
                                                 " bytes is over the frame limit of " +
                                                 std::to_string(kDefaultMaxFrameBytes));
     }
-    if (Status st = SendFrame(socket.get(), payload, fds); !st.ok()) {
+    std::vector<int> raw;
+    for (const UniqueFd& fd : fds) raw.push_back(fd.get());
+    if (Status st = SendFrame(socket.get(), payload, raw); !st.ok()) {
       Disconnect();
       return LocalError("sending the request to sandboxd failed: " + st.message());
     }
+    fds.clear();
 
     const auto deadline = std::chrono::steady_clock::now() + options.reply_timeout;
     while (!reader.HasFrame()) {
@@ -405,8 +411,7 @@ ExecuteOutcome Client::Execute(const Request& request) {
       request.input.buffer().empty() ? empty.buffer() : request.input.buffer();
   pb::TablePayload* payload = execute->mutable_input();
   payload->set_size(input.size());
-  UniqueFd memfd;
-  std::vector<int> fds;
+  std::vector<UniqueFd> fds;
   if (input.size() <= kMaxInlineTableBytes) {
     payload->set_inline_data(input);
   } else {
@@ -416,12 +421,11 @@ ExecuteOutcome Client::Execute(const Request& request) {
       return LocalFailure(
           LocalError("cannot put the input table in a memfd: " + sealed.status().message()));
     }
-    memfd = std::move(sealed.value());
-    fds.push_back(memfd.get());
+    fds.push_back(std::move(sealed.value()));
     payload->set_memfd_index(0);
   }
 
-  auto reply = impl_->RoundTrip(message, fds);
+  auto reply = impl_->RoundTrip(message, std::move(fds));
   if (!reply.ok()) return LocalFailure(reply.status());
   const pb::DaemonMessage& answer = reply->message;
   if (!answer.request_id().empty() && answer.request_id() != request_id) {

@@ -193,6 +193,14 @@ TEST(MlImagePreloadTest, MissingPreloadModuleIsLoggedAndSkipped) {
   namespace fs = std::filesystem;
   char tmpl[] = "/tmp/sandboxd-ml-images-XXXXXX";
   const fs::path images = ::mkdtemp(tmpl);
+  // Removed however the test ends (remove_all does not follow the rootfs symlink).
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{images};
   const fs::path image = images / "broken-preload";
   fs::create_directories(image);
   // mkdtemp's 0700 would keep the sandbox's own (unprivileged) root from reaching the rootfs.
@@ -238,9 +246,6 @@ TEST(MlImagePreloadTest, MissingPreloadModuleIsLoggedAndSkipped) {
             std::string::npos)
       << stderr_text;
   EXPECT_EQ(stderr_text.find("evil"), std::string::npos) << stderr_text;
-  daemon.reset();
-  std::error_code ec;
-  fs::remove_all(images, ec);
 }
 
 }  // namespace

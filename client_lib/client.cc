@@ -26,6 +26,22 @@ namespace pb = ::sandboxd::proto;
 
 Status LocalError(std::string message) { return Status(ErrorCode::kInternal, std::move(message)); }
 
+// Transport failures are UNAVAILABLE, not INTERNAL: the daemon did not fail the request, the way
+// to it did, and a caller may retry (here or on another node). Whether the request had gone out
+// decides what a retry risks, so the message says which.
+Status NotSent(std::string message) {
+  return Status(ErrorCode::kUnavailable,
+                std::move(message) + "; the request was not sent, so it may be retried");
+}
+// Sent but unanswered: the daemon may have run the request (or may still be running it, until it
+// notices the closed connection), so a retry may run it twice.
+Status LostAfterSending(std::string message) {
+  return Status(ErrorCode::kUnavailable,
+                std::move(message) +
+                    "; the request may be retried, but it was sent and may have run already "
+                    "(retry only if running it twice is harmless)");
+}
+
 std::string ErrnoText() { return std::strerror(errno); }
 
 StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
@@ -33,10 +49,12 @@ StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
   address.sun_family = AF_UNIX;
   // A leading '@' names a socket in the abstract namespace, as ss(8) prints them.
   const bool abstract = !path.empty() && path.front() == '@';
-  if (path.empty()) return LocalError("no sandboxd socket path given");
+  // A path no socket can have is the caller's mistake, which a retry would only repeat.
+  if (path.empty()) return Status(ErrorCode::kBadRequest, "no sandboxd socket path given");
   if (path.size() >= sizeof(address.sun_path)) {
-    return LocalError("sandboxd socket path '" + path + "' is longer than " +
-                      std::to_string(sizeof(address.sun_path) - 1) + " bytes");
+    return Status(ErrorCode::kBadRequest, "sandboxd socket path '" + path + "' is longer than " +
+                                              std::to_string(sizeof(address.sun_path) - 1) +
+                                              " bytes");
   }
   std::memcpy(address.sun_path, path.data(), path.size());
   if (abstract) address.sun_path[0] = '\0';
@@ -47,8 +65,8 @@ StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
   if (!fd) return LocalError("socket(AF_UNIX): " + ErrnoText());
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), length) != 0) {
     if (errno != EINTR) {
-      return LocalError("cannot connect to sandboxd at " + path + ": " + ErrnoText() +
-                        " (is sandboxd running, and may this user use its socket?)");
+      return NotSent("cannot connect to sandboxd at " + path + ": " + ErrnoText() +
+                     " (is sandboxd running, and may this user use its socket?)");
     }
     // An interrupted connect carries on in the background; wait for its verdict.
     pollfd p{fd.get(), POLLOUT, 0};
@@ -57,8 +75,8 @@ StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
     int error = 0;
     socklen_t error_length = sizeof(error);
     if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &error_length) != 0 || error != 0) {
-      return LocalError("cannot connect to sandboxd at " + path + ": " +
-                        std::strerror(error != 0 ? error : errno));
+      return NotSent("cannot connect to sandboxd at " + path + ": " +
+                     std::strerror(error != 0 ? error : errno));
     }
   }
   return fd;
@@ -288,7 +306,10 @@ struct Client::Impl {
       if (::poll(&p, 1, 0) == 0) return Status::Ok();
       Disconnect();
     }
-    if (socket_path.empty()) return LocalError("the connection to sandboxd is closed");
+    if (socket_path.empty())
+      return NotSent(
+          "the connection to sandboxd is closed (a Client made from a socket cannot "
+          "reopen it)");
     auto fd = ConnectUnix(socket_path);
     if (!fd.ok()) return fd.status();
     socket = std::move(fd.value());
@@ -311,7 +332,8 @@ struct Client::Impl {
     for (const UniqueFd& fd : fds) raw.push_back(fd.get());
     if (Status st = SendFrame(socket.get(), payload, raw); !st.ok()) {
       Disconnect();
-      return LocalError("sending the request to sandboxd failed: " + st.message());
+      // A frame cut short is never run: the daemon drops a connection that ends mid-frame.
+      return NotSent("sending the request to sandboxd failed: " + st.message());
     }
     fds.clear();
 
@@ -323,8 +345,9 @@ struct Client::Impl {
         if (left.count() <= 0) {
           // A late reply would be taken for the next request's, so the connection goes.
           Disconnect();
-          return LocalError("no reply from sandboxd within " +
-                            std::to_string(options.reply_timeout.count()) + " ms");
+          return LostAfterSending("no reply from sandboxd within " +
+                                  std::to_string(options.reply_timeout.count()) +
+                                  " ms (the client's reply_timeout), so the connection was closed");
         }
         pollfd p{socket.get(), POLLIN, 0};
         const int ready =
@@ -339,11 +362,18 @@ struct Client::Impl {
       auto state = reader.ReadFrom(socket.get());
       if (!state.ok()) {
         Disconnect();
-        return LocalError("reading the reply from sandboxd failed: " + state.status().message());
+        const std::string why =
+            "reading the reply from sandboxd failed: " + state.status().message();
+        // recvmsg failing (a reset) or the stream ending inside a frame is the connection
+        // breaking, as when the daemon dies mid-reply; any other refusal is a reply that breaks
+        // the protocol, which a retry would not mend.
+        const bool broken = state.status().code() == ErrorCode::kInternal ||
+                            state.status().message().find("closed") != std::string::npos;
+        return broken ? LostAfterSending(why) : LocalError(why);
       }
       if (*state == FrameReader::ReadState::kClosed) {
         Disconnect();
-        return LocalError("sandboxd closed the connection before replying");
+        return LostAfterSending("sandboxd closed the connection before replying");
       }
     }
     Frame frame = reader.Next();
@@ -369,6 +399,8 @@ Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
 StatusOr<Client> Client::Connect(std::string socket_path, ClientOptions options) {
+  // An empty path would read as a FromSocket client's closed connection (UNAVAILABLE).
+  if (socket_path.empty()) return Status(ErrorCode::kBadRequest, "no sandboxd socket path given");
   auto impl = std::make_unique<Impl>(std::move(socket_path), options);
   if (Status st = impl->EnsureConnected(); !st.ok()) return st;
   return Client(std::move(impl));

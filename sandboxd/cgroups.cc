@@ -223,6 +223,20 @@ class CgroupFs {
 
 constexpr int kRemoveAttempts = 8;  // about 160 ms in all
 
+// Sandbox ids are "s<slot>-<daemon pid>-<ticks>": one whose daemon is another live sandboxd is
+// that daemon's, whatever group it sits in (the instance lock keeps groups apart; this keeps a
+// daemon from before the lock, or one on another lock folder, safe too).
+bool OfLiveDaemon(const std::string& sandbox_id) {
+  const std::size_t dash = sandbox_id.find('-');
+  if (dash == std::string::npos) return false;
+  pid_t pid = 0;
+  const char* begin = sandbox_id.data() + dash + 1;
+  const auto [end, ec] = std::from_chars(begin, sandbox_id.data() + sandbox_id.size(), pid);
+  if (ec != std::errc() || *end != '-' || pid <= 0 || pid == ::getpid()) return false;
+  const auto comm = ReadFile("/proc/" + std::to_string(pid) + "/comm");
+  return comm && comm->rfind("sandboxd", 0) == 0;
+}
+
 // What v1 and v2 share: ids map to one directory per hierarchy; removal and its retries.
 class ManagerBase : public CgroupManager {
  public:
@@ -244,7 +258,7 @@ class ManagerBase : public CgroupManager {
     std::set<std::string> ids;
     for (const auto& parent : Parents()) {
       for (auto& name : ListSubdirs(parent)) {
-        if (IsSandboxId(name)) ids.insert(std::move(name));
+        if (IsSandboxId(name) && !OfLiveDaemon(name)) ids.insert(std::move(name));
       }
     }
     int removed = 0;

@@ -76,12 +76,12 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     if (!doc.is_object())
       return {ErrorCode::kInternal, path + ": the config must be a JSON object"};
     static const char* const kKnown[] = {
-        "socket",          "allowed_uids",  "allowed_gids",      "images_dir",
-        "runtime_dir",     "default_image", "seccomp_policy",    "cgroup_root",
-        "cgroup_v1_group", "state_dir",     "max_sandboxes",     "max_queue",
-        "warm_sandboxes",  "io_threads",    "sandbox_uid_base",  "max_frame_bytes",
-        "limits",          "artifacts",     "memfd_noexec_seal", "spill_dir",
-        "max_spill_mb"};
+        "socket",          "allowed_uids",  "allowed_gids",           "images_dir",
+        "runtime_dir",     "default_image", "seccomp_policy",         "cgroup_root",
+        "cgroup_v1_group", "state_dir",     "max_sandboxes",          "max_queue",
+        "warm_sandboxes",  "io_threads",    "sandbox_uid_base",       "max_frame_bytes",
+        "limits",          "artifacts",     "memfd_noexec_seal",      "spill_dir",
+        "max_spill_mb",    "lock_dir",      "client_write_timeout_ms"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -97,6 +97,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "cgroup_root", config.cgroup_root);
     Read(doc, "cgroup_v1_group", config.cgroup_v1_group);
     Read(doc, "state_dir", config.state_dir);
+    Read(doc, "lock_dir", config.lock_dir);
     Read(doc, "max_sandboxes", config.max_sandboxes);
     Read(doc, "max_queue", config.max_queue);
     Read(doc, "warm_sandboxes", config.warm_sandboxes);
@@ -104,6 +105,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "sandbox_uid_base", config.sandbox_uid_base);
     Read(doc, "max_frame_bytes", config.max_frame_bytes);
     Read(doc, "spill_dir", config.spill_dir);
+    Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
     if (doc.contains("max_spill_mb"))
       config.max_spill_bytes = doc["max_spill_mb"].get<std::uint64_t>() << 20;
     if (auto it = doc.find("limits"); it != doc.end()) {
@@ -135,6 +137,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                       config.memfd_noexec_seal + "\""};
   if (config.max_sandboxes == 0)
     return {ErrorCode::kInternal, path + ": max_sandboxes must be at least 1"};
+  if (config.client_write_timeout_ms == 0)
+    return {ErrorCode::kInternal, path + ": client_write_timeout_ms must be at least 1"};
   return Status::Ok();
 }
 

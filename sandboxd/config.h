@@ -41,6 +41,8 @@ struct NodeConfig {
   std::string cgroup_root;  // empty: detect (v2 delegated subtree, or v1 controllers)
   std::string cgroup_v1_group = "sandboxd";  // the daemon's group in each v1 hierarchy
   std::string state_dir = "/var/lib/sandboxd";
+  // Where each daemon claims its cgroup group and uid range (instance_lock.h), host-wide.
+  std::string lock_dir = "/run/lock/sandboxd";
   unsigned max_sandboxes = 16;
   unsigned max_queue = 64;
   unsigned warm_sandboxes = 2;  // of the default image, ready before requests arrive
@@ -51,6 +53,9 @@ struct NodeConfig {
   // not tmpfs), and how many bytes all staged inputs may hold at once.
   std::string spill_dir;
   std::uint64_t max_spill_bytes = 16ULL << 30;
+  // A client connection whose answers make no progress into its socket for this long is closed
+  // (only that one), so a peer that stops reading holds its own memory and nothing else.
+  std::uint64_t client_write_timeout_ms = 30'000;
   SandboxLimits limits;
   ArtifactsConfig artifacts;  // the "artifacts" object; see artifacts/README.md
 };

@@ -7,13 +7,16 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cgroups.h"
 #include "launcher.h"
 #include "sandbox/sandbox_spec.h"
+#include "sandboxd/json_limits.h"
 #include "sandboxd/memfd.h"
 #include "sandboxd/table.h"
 #include "seccomp_policy.h"
@@ -37,6 +40,75 @@ unsigned VisibleCpus(std::uint32_t cpu_percent) {
   const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
   if (cpu_percent == 0) return host;
   return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
+}
+
+// Where results are validated: never on an io thread, whose other sessions would wait. A result
+// costs O(its size) to check (TableView::Open), and a deadline bounds each one. Leaked on purpose:
+// its threads must not be joined by static destruction while a check still polls its flag.
+asio::thread_pool& ResultCheckPool() {
+  static auto* pool = new asio::thread_pool(std::max(2U, std::thread::hardware_concurrency()));
+  return *pool;
+}
+
+// A result as the worker leaves it: an error, or the bytes ready to ride with the answer.
+struct ResultCheck {
+  Status status;
+  std::uint64_t size = 0;
+  std::string inline_data;
+  UniqueFd sealed;  // a large result's fresh sealed copy
+};
+
+// Runs on the pool: reads nothing of the Execution but its arguments.
+ResultCheck CheckResult(int memfd, std::uint64_t max_result_bytes,
+                        const std::vector<ColumnSpec>& columns, const std::atomic<bool>& cancel) {
+  ResultCheck check;
+  auto mapped = MappedFile::Map(memfd, max_result_bytes);
+  if (!mapped.ok()) {
+    check.status =
+        mapped.status().code() == ErrorCode::kOutputLimit
+            ? Status(ErrorCode::kOutputLimit, "the result " + mapped.status().message())
+            : Status(ErrorCode::kInternal, "reading the result: " + mapped.status().message());
+    return check;
+  }
+  TableLimits limits;
+  limits.max_bytes = max_result_bytes;
+  // The runner has checked the schema; a sandbox is not believed, so the validator checks it
+  // again, from the directory, before it reads a value.
+  TableView::OpenOptions options;
+  options.expected_columns = &columns;
+  options.cancel = &cancel;
+  auto view = TableView::Open(mapped->bytes(), limits, options);
+  if (!view.ok()) {
+    switch (view.status().code()) {
+      case ErrorCode::kSchemaMismatch:
+        check.status =
+            Status(ErrorCode::kSchemaMismatch,
+                   "the result does not match the output schema: " + view.status().message());
+        break;
+      case ErrorCode::kTimeout:  // cancelled: the deadline's answer has gone already
+        check.status = view.status();
+        break;
+      default:
+        check.status =
+            Status(ErrorCode::kScriptError,
+                   "the sandbox returned a malformed result table: " + view.status().message());
+    }
+    return check;
+  }
+  const auto bytes = mapped->bytes();
+  check.size = bytes.size();
+  if (bytes.size() <= kInlineResultBytes) {
+    check.inline_data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else {
+    // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
+    auto sealed = CreateSealedMemfd("sandboxd-result", bytes);
+    if (!sealed.ok()) {
+      check.status = Status(ErrorCode::kInternal, sealed.status().message());
+      return check;
+    }
+    check.sealed = std::move(*sealed);
+  }
+  return check;
 }
 
 std::string SignalName(int sig) {
@@ -343,6 +415,9 @@ void Execution::ParseEvents(std::string_view chunk) {
   for (std::size_t nl; (nl = events_partial_.find('\n', start)) != std::string::npos;
        start = nl + 1) {
     const std::string_view line(events_partial_.data() + start, nl - start);
+    // A line nested past the bound is dropped unparsed, like any other broken line: a tree of
+    // 100 000 levels would cost a recursion per level to destroy or print.
+    if (CheckJson(line) == JsonCheck::kTooDeep) continue;
     const auto event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object()) continue;  // hostile or broken lines are dropped, never trusted
     const auto text = [&](const char* key) {
@@ -391,7 +466,7 @@ void Execution::OnExited() {
 }
 
 void Execution::MaybeFinish() {
-  if (finished_ || !exited_) return;
+  if (finished_ || !exited_ || checking_result_) return;
   for (const auto& s : streams_) {
     if (!s->eof) return;
   }
@@ -401,7 +476,62 @@ void Execution::MaybeFinish() {
     if (on_idle_exit_) on_idle_exit_();
     return;
   }
-  Finish(Judge());
+  proto::Stats stats = CollectStats();
+  if (auto answer = Judge(stats)) return Finish(std::move(*answer));
+  CheckResultThenFinish(std::move(stats));
+}
+
+void Execution::CheckResultThenFinish(proto::Stats stats) {
+  checking_result_ = true;
+  // The request's deadline still holds: the sandbox is gone, but checking what it left is part
+  // of the request. The deadline answers at once and tells the worker to stop.
+  deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
+  deadline_.async_wait([self = shared_from_this(), stats](const boost::system::error_code& ec) {
+    if (ec || self->finished_) return;
+    self->check_cancel_->store(true, std::memory_order_relaxed);
+    self->Finish(
+        self->Failure(ErrorCode::kTimeout,
+                      "the result table's validation did not finish within the time limit of " +
+                          FormatMillis(self->request_.limits.timeout_ms) +
+                          "; return a smaller result or raise timeout_ms",
+                      stats));
+  });
+  asio::post(ResultCheckPool(), [self = shared_from_this(), stats = std::move(stats),
+                                 memfd = output_memfd_.get(),
+                                 max_bytes = request_.limits.max_result_bytes,
+                                 columns = request_.output_columns,
+                                 cancel = check_cancel_]() mutable {
+    auto check = std::make_shared<ResultCheck>(CheckResult(memfd, max_bytes, columns, *cancel));
+    // Back on the strand, which owns every other member; `self` moves along, so the Execution
+    // is never destroyed on a pool thread.
+    auto strand = self->strand_;
+    asio::post(strand, [self = std::move(self), stats = std::move(stats), check]() mutable {
+      if (self->finished_) return;  // the deadline answered
+      self->deadline_.cancel();
+      stats.set_wall_seconds(Seconds(Clock::now() - self->request_.received));
+      if (!check->status.ok())
+        return self->Finish(self->Failure(check->status.code(), check->status.message(), stats));
+      Answer answer;
+      answer.message.set_version(proto::PROTOCOL_VERSION_1);
+      answer.message.set_request_id(self->request_.request_id);
+      auto* result = answer.message.mutable_result();
+      stats.set_bytes_out(check->size);
+      result->mutable_table()->set_size(check->size);
+      if (check->sealed) {
+        result->mutable_table()->set_memfd_index(0);
+        answer.fds.push_back(std::move(check->sealed));
+      } else {
+        result->mutable_table()->set_inline_data(std::move(check->inline_data));
+      }
+      for (auto& record : self->logs_) {
+        record.set_message(SanitizeUtf8(record.message()));
+        *result->add_logs() = std::move(record);
+      }
+      result->set_logs_truncated(self->logs_truncated_);
+      *result->mutable_stats() = stats;
+      self->Finish(std::move(answer));
+    });
+  });
 }
 
 void Execution::Finish(Answer answer) {
@@ -426,8 +556,18 @@ proto::Stats Execution::CollectStats() {
   return stats;
 }
 
-Answer Execution::Judge() {
-  proto::Stats stats = CollectStats();
+Answer Execution::Failure(ErrorCode code, const std::string& message, const proto::Stats& stats) {
+  Answer answer = ErrorAnswer(request_.request_id, code, message);
+  auto* error = answer.message.mutable_error();
+  for (auto& record : logs_) {
+    record.set_message(SanitizeUtf8(record.message()));
+    *error->add_logs() = record;
+  }
+  *error->mutable_stats() = stats;
+  return answer;
+}
+
+std::optional<Answer> Execution::Judge(proto::Stats& stats) {
   // init wrote its report before it exited; the pipe holds it whole (it is far below PIPE_BUF).
   std::array<std::byte, sizeof(InitReport) + 1> raw{};
   ssize_t got = 0;
@@ -451,14 +591,7 @@ Answer Execution::Judge() {
   }
 
   auto fail = [&](ErrorCode code, const std::string& message) {
-    Answer answer = ErrorAnswer(request_.request_id, code, message);
-    auto* error = answer.message.mutable_error();
-    for (auto& record : logs_) {
-      record.set_message(SanitizeUtf8(record.message()));
-      *error->add_logs() = record;
-    }
-    *error->mutable_stats() = stats;
-    return answer;
+    return std::optional<Answer>(Failure(code, message, stats));
   };
 
   // The order matters: what the daemon saw itself outranks what the sandbox says.
@@ -507,69 +640,7 @@ Answer Execution::Judge() {
     return fail(ErrorCode::kScriptError, "the script ended (exit code " +
                                              std::to_string(report->value) +
                                              ") without producing a result; see its stderr");
-  Answer answer = JudgeResult(stats);
-  if (answer.message.has_error()) {
-    const auto code = static_cast<ErrorCode>(answer.message.error().code());
-    return fail(code, answer.message.error().message());
-  }
-  return answer;
-}
-
-Answer Execution::JudgeResult(proto::Stats stats) {
-  const std::string& id = request_.request_id;
-  auto mapped = MappedFile::Map(output_memfd_.get(), request_.limits.max_result_bytes);
-  if (!mapped.ok()) {
-    if (mapped.status().code() == ErrorCode::kOutputLimit)
-      return ErrorAnswer(id, ErrorCode::kOutputLimit, "the result " + mapped.status().message());
-    return ErrorAnswer(id, ErrorCode::kInternal,
-                       "reading the result: " + mapped.status().message());
-  }
-  TableLimits limits;
-  limits.max_bytes = request_.limits.max_result_bytes;
-  auto view = TableView::Open(mapped->bytes(), limits);
-  if (!view.ok())
-    return ErrorAnswer(id, ErrorCode::kScriptError,
-                       "the sandbox returned a malformed result table: " + view.status().message());
-  // The runner has checked the schema; a sandbox is not believed, so check it again.
-  const auto columns = view->columns();
-  if (columns.size() != request_.output_columns.size())
-    return ErrorAnswer(id, ErrorCode::kSchemaMismatch,
-                       "the result has " + std::to_string(columns.size()) +
-                           " columns; the output schema has " +
-                           std::to_string(request_.output_columns.size()));
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    const auto& want = request_.output_columns[i];
-    if (columns[i] != want)
-      return ErrorAnswer(id, ErrorCode::kSchemaMismatch,
-                         "result column " + std::to_string(i + 1) + " is '" + columns[i].name +
-                             ":" + std::string(ColumnTypeName(columns[i].type)) + "', expected '" +
-                             want.name + ":" + std::string(ColumnTypeName(want.type)) + "'");
-  }
-
-  Answer answer;
-  answer.message.set_version(proto::PROTOCOL_VERSION_1);
-  answer.message.set_request_id(id);
-  auto* result = answer.message.mutable_result();
-  auto bytes = mapped->bytes();
-  stats.set_bytes_out(bytes.size());
-  result->mutable_table()->set_size(bytes.size());
-  if (bytes.size() <= kInlineResultBytes) {
-    result->mutable_table()->set_inline_data(reinterpret_cast<const char*>(bytes.data()),
-                                             bytes.size());
-  } else {
-    // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
-    auto sealed = CreateSealedMemfd("sandboxd-result", bytes);
-    if (!sealed.ok()) return ErrorAnswer(id, ErrorCode::kInternal, sealed.status().message());
-    result->mutable_table()->set_memfd_index(0);
-    answer.fds.push_back(std::move(*sealed));
-  }
-  for (auto& record : logs_) {
-    record.set_message(SanitizeUtf8(record.message()));
-    *result->add_logs() = std::move(record);
-  }
-  result->set_logs_truncated(logs_truncated_);
-  *result->mutable_stats() = stats;
-  return answer;
+  return std::nullopt;
 }
 
 }  // namespace sandboxd

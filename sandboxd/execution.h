@@ -2,6 +2,7 @@
 // then judge every byte that came back before it becomes an answer.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -109,8 +110,12 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void MaybeFinish();
   void Finish(Answer answer);
   Status SendRequest();
-  Answer Judge();
-  Answer JudgeResult(proto::Stats stats);
+  // The answer the run's own outcome decides (an error), or none when the script ended well and
+  // its result must be checked.
+  std::optional<Answer> Judge(proto::Stats& stats);
+  // Validates the result off the io threads, within the request's deadline, then answers.
+  void CheckResultThenFinish(proto::Stats stats);
+  Answer Failure(ErrorCode code, const std::string& message, const proto::Stats& stats);
   void ParseEvents(std::string_view chunk);
   proto::Stats CollectStats();
 
@@ -139,6 +144,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
 
   bool exited_ = false;
   bool finished_ = false;
+  bool checking_result_ = false;
+  // Set when the deadline passes during the result's validation; the worker polls it and stops.
+  std::shared_ptr<std::atomic<bool>> check_cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::optional<ErrorCode> kill_reason_;
   std::string kill_message_;
   std::uint64_t log_bytes_ = 0;

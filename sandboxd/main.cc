@@ -15,6 +15,7 @@
 
 #include "cgroups.h"
 #include "config.h"
+#include "instance_lock.h"
 #include "launcher.h"
 #include "seccomp_policy.h"
 #include "server.h"
@@ -128,6 +129,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     cgroups = std::move(*detected);
+  }
+  // Before anything of another daemon's could be touched: the stale-sandbox sweep below removes
+  // every sandbox cgroup of this daemon's group, which is only right while no live daemon shares
+  // it (nor the uids of its slots).
+  InstanceClaim claim;
+  claim.cgroup = cgroups ? cgroups->Describe() : "";
+  claim.uid_first = config.sandbox_uid_base;
+  claim.uid_count = 2 * config.max_sandboxes;
+  claim.socket = config.socket_path;
+  auto instance = InstanceLock::Acquire(config.lock_dir, claim);
+  if (!instance.ok()) {
+    spdlog::critical("{}", instance.status().message());
+    return 1;
+  }
+  if (cgroups) {
     const int stale = cgroups->RemoveStale();
     spdlog::info("{}; removed {} stale sandbox cgroups", cgroups->Describe(), stale);
   }

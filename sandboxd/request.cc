@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "sandboxd/json_limits.h"
 #include "sandboxd/memfd.h"
 #include "sandboxd/table.h"
 #include "service.h"
@@ -17,6 +18,28 @@ namespace {
 
 std::map<std::string, std::string> ArtifactMap(const proto::ExecuteRequest& request) {
   return {request.external_artifacts().begin(), request.external_artifacts().end()};
+}
+
+StatusOr<nlohmann::json> ParseScriptParameters(const std::string& text) {
+  // The depth first, in one linear pass that builds nothing (json_limits.h): only a document
+  // within the bound becomes a DOM, whose dump and destruction recurse once per level.
+  if (CheckJson(text, static_cast<int>(kMaxScriptParametersDepth)) == JsonCheck::kTooDeep)
+    return Status(ErrorCode::kBadRequest,
+                  fmt::format("script_parameters nests arrays or objects more than {} levels "
+                              "deep, the limit (the object itself is level 1)",
+                              kMaxScriptParametersDepth));
+  nlohmann::json parsed;
+  try {
+    parsed = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& error) {
+    return Status(
+        ErrorCode::kBadRequest,
+        std::string("script_parameters must be a JSON object (a property bag): ") + error.what());
+  }
+  if (!parsed.is_object())
+    return Status(ErrorCode::kBadRequest,
+                  "script_parameters must be a JSON object (a property bag)");
+  return parsed;
 }
 
 }  // namespace
@@ -36,11 +59,9 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
   // kargs: a JSON object, as Kusto's script_parameters property bag.
   const std::string params =
       request.script_parameters_json().empty() ? "{}" : request.script_parameters_json();
-  const auto kargs = nlohmann::json::parse(params, nullptr, false);
-  if (kargs.is_discarded() || !kargs.is_object())
-    return Status(ErrorCode::kBadRequest,
-                  "script_parameters must be a JSON object (a property bag)");
-  prepared.kargs_json = kargs.dump();
+  auto kargs = ParseScriptParameters(params);
+  if (!kargs.ok()) return kargs.status();
+  prepared.kargs_json = kargs->dump();
   prepared.script = request.script();
 
   // external_artifacts: names and URL syntax here (BAD_REQUEST); the callout policy, the
@@ -90,6 +111,7 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
 
   auto schema = ParseTypeof(request.output_schema());
   if (!schema.ok()) return schema.status();
+  // ResolveSchema refuses more than kMaxSchemaColumns, `*` included, before anything runs.
   auto columns = ResolveSchema(*schema, view->columns());
   if (!columns.ok()) return columns.status();
   if (columns->empty()) return Status(ErrorCode::kBadRequest, "the output schema has no columns");

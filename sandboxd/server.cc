@@ -7,12 +7,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <filesystem>
 #include <map>
 #include <mutex>
 
+#include "frame_writer.h"
 #include "input_spill.h"
 #include "request.h"
 #include "sandboxd/framing.h"
@@ -26,44 +30,124 @@ namespace {
 constexpr std::uint64_t kOverloadRetryMs = 1000;
 }
 
-// One client connection. Frames are read on the session's strand; answers may come from any
-// execution and are written under a mutex, one whole frame at a time.
+// One client connection. Frames are read and answers written on the session's strand; answers
+// may come from any execution's thread and are posted there. Writes never block: answers wait in a
+// bounded queue (FrameWriter) while the socket is full, so a client that stops reading costs its
+// own queue and nothing else; it is closed when the queue overflows or no byte goes out for
+// client_write_timeout_ms.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, stream_protocol::socket socket)
       : server_(server),
         socket_(std::move(socket)),
-        reader_(server.services().config.max_frame_bytes, kMaxFdsPerFrame) {}
+        reader_(server.services().config.max_frame_bytes, kMaxFdsPerFrame),
+        writer_(kMaxQueuedBytes, kMaxQueuedFrames),
+        write_timer_(socket_.get_executor()),
+        write_timeout_(server.services().config.client_write_timeout_ms) {}
 
+  // The accept handler runs outside the session's strand; everything after it runs on it.
   void Start() {
-    ucred cred{};
-    socklen_t len = sizeof(cred);
-    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-        !PeerAllowed(cred)) {
-      spdlog::warn("refused peer uid={} gid={} pid={}", cred.uid, cred.gid, cred.pid);
-      Send(ErrorAnswer("", ErrorCode::kBadRequest,
-                       "permission denied: uid " + std::to_string(cred.uid) +
-                           " may not use this sandboxd (see allowed_uids / allowed_gids)"));
-      Close();
-      return;
-    }
-    socket_.non_blocking(true);
-    ReadLoop();
+    asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->Begin(); });
   }
 
+  // From any thread: the answer is queued on the session's strand, in the order of the calls
+  // made there.
   void Send(Answer answer) {
-    std::lock_guard lock(write_mu_);
-    if (closed_) return;
-    std::string payload;
-    answer.message.SerializeToString(&payload);
-    std::vector<int> raw;
-    for (const auto& fd : answer.fds) raw.push_back(fd.get());
-    if (Status s = SendFrame(socket_.native_handle(), payload, raw); !s.ok())
-      spdlog::info("answer to request '{}' not delivered: {}", answer.message.request_id(),
-                   s.message());
+    asio::dispatch(socket_.get_executor(),
+                   [self = shared_from_this(), answer = std::move(answer)]() mutable {
+                     self->Queue(std::move(answer));
+                   });
   }
 
  private:
+  // What may pile up unread behind one client before it is cut off: far more than the answers
+  // of a client that reads them one after another (each at most a few MB: the logs, since
+  // results travel in memfds), little next to the node's memory.
+  static constexpr std::size_t kMaxQueuedBytes = 64U << 20;
+  static constexpr std::size_t kMaxQueuedFrames = 1024;
+
+  void Begin() {
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);  // the writer's sendmsg must never wait
+    socklen_t len = sizeof(cred_);
+    if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred_, &len) != 0 ||
+        !PeerAllowed(cred_)) {
+      spdlog::warn("refused peer uid={} gid={} pid={}", cred_.uid, cred_.gid, cred_.pid);
+      Send(ErrorAnswer("", ErrorCode::kBadRequest,
+                       "permission denied: uid " + std::to_string(cred_.uid) +
+                           " may not use this sandboxd (see allowed_uids / allowed_gids)"));
+      CloseAfterFlush();
+      return;
+    }
+    ReadLoop();
+  }
+
+  void Queue(Answer answer) {
+    if (closed_ || closing_) {
+      spdlog::info("answer to request '{}' not delivered: the client's connection is closed",
+                   answer.message.request_id());
+      return;
+    }
+    std::string payload;
+    answer.message.SerializeToString(&payload);
+    // A queue that was empty starts its no-progress clock now.
+    if (writer_.empty()) last_progress_ = std::chrono::steady_clock::now();
+    if (Status s = writer_.Push(payload, std::move(answer.fds)); !s.ok()) {
+      spdlog::warn("closing the connection of pid {} (uid {}): {}; answer to request '{}' dropped",
+                   cred_.pid, cred_.uid, s.message(), answer.message.request_id());
+      return OnClosed();
+    }
+    Flush();
+  }
+
+  // Writes what the socket takes; waits for writability (never on a thread) for the rest.
+  void Flush() {
+    if (closed_) return;
+    bool progressed = false;
+    if (Status s = writer_.WriteSome(socket_.native_handle(), progressed); !s.ok()) {
+      spdlog::info("connection of pid {}: {} answers not delivered: {}", cred_.pid,
+                   writer_.queued_frames(), s.message());
+      return OnClosed();
+    }
+    if (progressed) last_progress_ = std::chrono::steady_clock::now();
+    if (writer_.empty()) {
+      write_timer_.cancel();
+      timer_armed_ = false;
+      if (closing_) Close();
+      return;
+    }
+    if (!timer_armed_) ArmWriteTimer();
+    if (!write_waiting_) {
+      write_waiting_ = true;
+      socket_.async_wait(stream_protocol::socket::wait_write,
+                         [self = shared_from_this()](const boost::system::error_code& ec) {
+                           self->write_waiting_ = false;
+                           if (ec) return;  // closed: the read side or Close saw to it
+                           self->Flush();
+                         });
+    }
+  }
+
+  // Fires client_write_timeout_ms after the last byte that went out, not after the first wait:
+  // a slow reader that keeps reading is served, one that stopped is cut off.
+  void ArmWriteTimer() {
+    timer_armed_ = true;
+    write_timer_.expires_at(last_progress_ + write_timeout_);
+    write_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;  // whoever cancelled reset the flag
+      self->timer_armed_ = false;
+      if (ec || self->closed_ || self->writer_.empty()) return;
+      if (std::chrono::steady_clock::now() - self->last_progress_ < self->write_timeout_)
+        return self->ArmWriteTimer();
+      spdlog::warn(
+          "closing the connection of pid {} (uid {}): it read nothing of its answers for {} ms "
+          "({} bytes in {} frames unsent)",
+          self->cred_.pid, self->cred_.uid, self->write_timeout_.count(),
+          self->writer_.queued_bytes(), self->writer_.queued_frames());
+      self->OnClosed();
+    });
+  }
+
   bool PeerAllowed(const ucred& cred) const {
     const auto& config = server_.services().config;
     return cred.uid == 0 || cred.uid == ::geteuid() ||
@@ -78,15 +162,17 @@ class Session : public std::enable_shared_from_this<Session> {
         stream_protocol::socket::wait_read,
         [self = shared_from_this()](const boost::system::error_code& ec) {
           if (ec) return self->OnClosed();
+          if (self->closed_ || self->closing_) return;
           auto state = self->reader_.ReadFrom(self->socket_.native_handle());
           while (self->reader_.HasFrame()) self->Handle(self->reader_.Next());
           if (!state.ok()) {
             // A frame we cannot delimit (oversized, torn): answer, then hang up,
             // since nothing after it can be framed.
             self->Send(ErrorAnswer("", state.status().code(), state.status().message()));
-            return self->OnClosed();
+            return self->CloseAfterFlush();
           }
           if (*state == FrameReader::ReadState::kClosed) return self->OnClosed();
+          if (self->closed_ || self->closing_) return;  // an answer overflowed the queue
           self->ReadLoop();
         });
   }
@@ -296,20 +382,20 @@ class Session : public std::enable_shared_from_this<Session> {
     std::lock_guard lock(exec_mu_);
     running_.erase(key);
   }
-  bool IsClosed() {
-    std::lock_guard lock(write_mu_);
-    return closed_;
-  }
+  // From any thread.
+  bool IsClosed() const { return closed_ || closing_; }
 
+  // On the strand, as are the three below.
   void Close() {
-    std::lock_guard lock(write_mu_);
     closed_ = true;
+    writer_.Clear();  // with the descriptors of answers nobody will read
+    write_timer_.cancel();
+    timer_armed_ = false;
     boost::system::error_code ignored;
     socket_.close(ignored);
   }
 
-  void OnClosed() {
-    Close();
+  void CancelExecutions() {
     // A client that disconnects mid-request takes its sandboxes with it.
     std::lock_guard lock(exec_mu_);
     for (auto& [key, weak] : running_) {
@@ -317,11 +403,33 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  void OnClosed() {
+    Close();
+    CancelExecutions();
+  }
+
+  // Reads no more and answers nothing new, but delivers what is queued (a refusal, the error
+  // about an unframeable frame) before hanging up; the write timeout bounds the wait.
+  void CloseAfterFlush() {
+    if (closed_) return;
+    closing_ = true;
+    CancelExecutions();
+    if (writer_.empty()) Close();
+  }
+
   Server& server_;
   stream_protocol::socket socket_;
   FrameReader reader_;
-  std::mutex write_mu_;
-  bool closed_ = false;
+  ucred cred_{};
+  FrameWriter writer_;
+  asio::steady_timer write_timer_;
+  const std::chrono::milliseconds write_timeout_;
+  std::chrono::steady_clock::time_point last_progress_;
+  bool write_waiting_ = false;  // an async_wait(wait_write) is pending
+  bool timer_armed_ = false;
+  // Set on the strand, read from any thread (IsClosed).
+  std::atomic<bool> closed_ = false;
+  std::atomic<bool> closing_ = false;  // CloseAfterFlush: only the queued answers go out
   std::mutex exec_mu_;
   std::uint64_t last_key_ = 0;
   std::map<std::uint64_t, std::weak_ptr<Execution>> running_;

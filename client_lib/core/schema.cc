@@ -6,7 +6,13 @@
 #include <unordered_set>
 #include <vector>
 
+#include "sandboxd/table.h"
+
 namespace sandboxd {
+
+static_assert(kMaxSchemaColumns == TableLimits{}.max_columns,
+              "an output schema may have as many columns as a result table may hold");
+
 namespace {
 
 constexpr std::size_t kMaxColumnNameBytes = 1024;
@@ -42,6 +48,7 @@ class Parser {
 
     OutputSchema schema;
     std::unordered_set<std::string> names;
+    std::size_t named = 0;
     while (true) {
       SkipSpace();
       const std::size_t item_pos = pos_;
@@ -55,10 +62,14 @@ class Parser {
       } else {
         auto spec = ParseSpec();
         if (!spec.ok()) return spec.status();
-        if (!names.insert(spec->name).second) {
-          return FailAt(item_pos, "a new column name, but '" + spec->name + "' appears twice");
+        // Past the limit the columns are only counted, for the message: a huge schema then costs
+        // one scan and no memory.
+        if (++named <= kMaxSchemaColumns) {
+          if (!names.insert(spec->name).second) {
+            return FailAt(item_pos, "a new column name, but '" + spec->name + "' appears twice");
+          }
+          schema.columns.push_back(std::move(spec.value()));
         }
-        schema.columns.push_back(std::move(spec.value()));
       }
       SkipSpace();
       if (Consume(',')) {
@@ -71,6 +82,11 @@ class Parser {
     }
     SkipSpace();
     if (!AtEnd()) return Fail("the end of the schema after ')'");
+    if (named > kMaxSchemaColumns) {
+      return Status(ErrorCode::kBadRequest, "the output schema names " + std::to_string(named) +
+                                                " columns; the limit is " +
+                                                std::to_string(kMaxSchemaColumns));
+    }
     return schema;
   }
 
@@ -282,6 +298,13 @@ StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,
                                      : "' appears twice"));
     }
     out.push_back(column);
+  }
+  if (out.size() > kMaxSchemaColumns) {
+    return Status(ErrorCode::kBadRequest,
+                  "the output schema has " + std::to_string(out.size()) + " columns (" +
+                      std::to_string(out.size() - schema.columns.size()) + " from '*' and " +
+                      std::to_string(schema.columns.size()) + " named); the limit is " +
+                      std::to_string(kMaxSchemaColumns));
   }
   return out;
 }

@@ -8,7 +8,7 @@ namespace sandboxd {
 namespace {
 
 // Indexed by the numeric code, which is also the wire code of proto/sandboxd.proto.
-constexpr std::array<std::string_view, 13> kNames = {
+constexpr std::array<std::string_view, 14> kNames = {
     "OK",
     "BAD_REQUEST",
     "SCHEMA_MISMATCH",
@@ -22,6 +22,7 @@ constexpr std::array<std::string_view, 13> kNames = {
     "IMAGE_NOT_FOUND",
     "OVERLOADED",
     "INTERNAL",
+    "UNAVAILABLE",
 };
 
 }  // namespace

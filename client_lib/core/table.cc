@@ -1,16 +1,18 @@
 #include "sandboxd/table.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <unordered_set>
 #include <utility>
+
+#include "sandboxd/json_limits.h"
 
 namespace sandboxd {
 namespace {
@@ -75,7 +77,20 @@ std::string_view TrimAscii(std::string_view text) {
   return text;
 }
 
-bool IsValidJson(std::string_view text) { return nlohmann::json::accept(text.begin(), text.end()); }
+// Why a dynamic value is refused, or empty. The depth bound keeps every later reader of the cell
+// (nlohmann's dump, Python's json, Kusto) from recursing once per level of a hostile value.
+std::string CheckDynamicJson(std::string_view text) {
+  switch (CheckJson(text)) {
+    case JsonCheck::kValid:
+      return {};
+    case JsonCheck::kInvalid:
+      return "dynamic value is not valid JSON";
+    case JsonCheck::kTooDeep:
+      return "dynamic value nests arrays and objects deeper than the limit of " +
+             std::to_string(kMaxJsonDepth) + " levels";
+  }
+  return "dynamic value is not valid JSON";
+}
 
 // Without CanonicalGuid's allocation: this runs once per cell of every table from a sandbox.
 bool IsCanonicalGuid(std::string_view value) {
@@ -109,8 +124,7 @@ std::string CheckVariableValue(ColumnType type, std::string_view value) {
       return {};
     case ColumnType::kDynamic:
       if (!IsValidUtf8(value)) return "dynamic value is not valid UTF-8";
-      if (!IsValidJson(value)) return "dynamic value is not valid JSON";
-      return {};
+      return CheckDynamicJson(value);
     default:
       return "not a variable-width type";
   }
@@ -445,7 +459,8 @@ Status TableBuilder::AppendParsed(std::size_t index, std::string_view text) {
       return Status::Ok();
     }
     case ColumnType::kDynamic:
-      if (!IsValidUtf8(cell) || !IsValidJson(cell)) return invalid("not valid JSON");
+      if (!IsValidUtf8(cell)) return invalid("not valid JSON");
+      if (std::string why = CheckDynamicJson(cell); !why.empty()) return invalid(why);
       AppendText(index, cell);
       return Status::Ok();
     case ColumnType::kString:
@@ -547,14 +562,29 @@ StatusOr<Table> TableBuilder::FinishTable(const TableLimits& limits) {
 
 namespace {
 
-// Reads a validated-or-to-be-validated buffer; every method checks before it reads.
+// One column's directory entry once its O(1) checks passed: its type and where its bytes are.
+struct DirectoryEntry {
+  std::string where;  // "column 3 ('x') [long]", the prefix of every message about it
+  ColumnSpec spec;
+  std::uint64_t name_offset = 0, name_length = 0;
+  std::uint64_t validity_offset = 0, validity_length = 0;
+  std::uint64_t values_offset = 0, values_length = 0;
+  std::uint64_t data_offset = 0, data_length = 0;
+};
+
+// Reads a validated-or-to-be-validated buffer; every method checks before it reads. It works in
+// three passes so that its cost is O(buffer size) whatever the buffer claims: first the directory
+// alone (O(columns)), then the expected schema and the rule that no two regions share a byte
+// (O(columns log columns)), and only then the values, each byte of which is scanned at most once
+// because the regions are disjoint. Without the second rule, 1000 columns pointing at one 30 MB
+// region made a 31 MB buffer cost a minute to check.
 class Validator {
  public:
-  Validator(std::span<const std::byte> buffer, const TableLimits& limits)
-      : buffer_(buffer), size_(buffer.size()), limits_(limits) {}
+  Validator(std::span<const std::byte> buffer, const TableLimits& limits,
+            const TableView::OpenOptions& options)
+      : buffer_(buffer), size_(buffer.size()), limits_(limits), options_(options) {}
 
-  Status Run(std::uint64_t& rows_out, std::vector<ColumnSpec>& specs,
-             std::vector<std::uint64_t>& region_offsets);
+  Status Run(std::uint64_t& rows_out, std::vector<DirectoryEntry>& entries);
 
  private:
   static Status Fail(std::string message) {
@@ -580,20 +610,31 @@ class Validator {
     return Status::Ok();
   }
 
-  Status CheckColumn(std::size_t index, std::uint64_t rows,
-                     std::unordered_set<std::string_view>& names, ColumnSpec& spec,
-                     std::uint64_t* regions);
+  Status ReadEntry(std::size_t index, std::uint64_t rows,
+                   std::unordered_set<std::string_view>& names, DirectoryEntry& out) const;
+  Status CheckExpectedColumns(const std::vector<DirectoryEntry>& entries) const;
+  static Status CheckDisjoint(const std::vector<DirectoryEntry>& entries);
+  Status ScanColumn(const DirectoryEntry& entry, std::uint64_t rows) const;
+
+  // The caller stopped waiting (its deadline passed): checked every few thousand cells, so that
+  // giving up costs at most a moment of work.
+  bool Cancelled() const {
+    return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
+  }
+  static Status CancelledStatus() {
+    return Status(ErrorCode::kTimeout, "table validation was cancelled before it finished");
+  }
 
   const std::byte* At(std::uint64_t offset) const { return buffer_.data() + offset; }
 
   std::span<const std::byte> buffer_;
   std::uint64_t size_;
   const TableLimits& limits_;
+  const TableView::OpenOptions& options_;
   std::uint64_t directory_end_ = 0;
 };
 
-Status Validator::Run(std::uint64_t& rows_out, std::vector<ColumnSpec>& specs,
-                      std::vector<std::uint64_t>& region_offsets) {
+Status Validator::Run(std::uint64_t& rows_out, std::vector<DirectoryEntry>& entries) {
   if (size_ < kHeaderBytes) {
     return Fail("buffer of " + std::to_string(size_) + " bytes is shorter than the 32-byte header");
   }
@@ -627,34 +668,38 @@ Status Validator::Run(std::uint64_t& rows_out, std::vector<ColumnSpec>& specs,
     return Fail("column directory of " + std::to_string(column_count) +
                 " entries runs past the end of the " + std::to_string(size_) + "-byte buffer");
   }
-  specs.assign(column_count, ColumnSpec{});
-  region_offsets.assign(std::size_t{column_count} * 3, 0);
+  entries.assign(column_count, DirectoryEntry{});
   std::unordered_set<std::string_view> names;
   for (std::uint32_t i = 0; i < column_count; ++i) {
-    if (Status st = CheckColumn(i, rows, names, specs[i], &region_offsets[std::size_t{i} * 3]);
-        !st.ok()) {
-      return st;
-    }
+    if (Status st = ReadEntry(i, rows, names, entries[i]); !st.ok()) return st;
+  }
+  if (Status st = CheckExpectedColumns(entries); !st.ok()) return st;
+  if (Status st = CheckDisjoint(entries); !st.ok()) return st;
+  for (const DirectoryEntry& entry : entries) {
+    if (Cancelled()) return CancelledStatus();
+    if (Status st = ScanColumn(entry, rows); !st.ok()) return st;
   }
   rows_out = rows;
   return Status::Ok();
 }
 
-Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
-                              std::unordered_set<std::string_view>& names, ColumnSpec& spec,
-                              std::uint64_t* regions) {
+Status Validator::ReadEntry(std::size_t index, std::uint64_t rows,
+                            std::unordered_set<std::string_view>& names,
+                            DirectoryEntry& out) const {
   const std::byte* entry = At(kHeaderBytes + kDirectoryEntryBytes * index);
   const auto name_offset = LoadLe<std::uint64_t>(entry + 0);
   const auto name_length = LoadLe<std::uint32_t>(entry + 8);
   const auto type_code = LoadLe<std::uint8_t>(entry + 12);
   const bool reserved_zero =
       entry[13] == std::byte{0} && entry[14] == std::byte{0} && entry[15] == std::byte{0};
-  const auto validity_offset = LoadLe<std::uint64_t>(entry + 16);
-  const auto validity_length = LoadLe<std::uint64_t>(entry + 24);
-  const auto values_offset = LoadLe<std::uint64_t>(entry + 32);
-  const auto values_length = LoadLe<std::uint64_t>(entry + 40);
-  const auto data_offset = LoadLe<std::uint64_t>(entry + 48);
-  const auto data_length = LoadLe<std::uint64_t>(entry + 56);
+  out.name_offset = name_offset;
+  out.name_length = name_length;
+  out.validity_offset = LoadLe<std::uint64_t>(entry + 16);
+  out.validity_length = LoadLe<std::uint64_t>(entry + 24);
+  out.values_offset = LoadLe<std::uint64_t>(entry + 32);
+  out.values_length = LoadLe<std::uint64_t>(entry + 40);
+  out.data_offset = LoadLe<std::uint64_t>(entry + 48);
+  out.data_length = LoadLe<std::uint64_t>(entry + 56);
 
   std::string where = "column " + std::to_string(index);
   if (name_length == 0 || name_length > kMaxNameBytes) {
@@ -672,19 +717,108 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
   }
   const auto type = static_cast<ColumnType>(type_code);
   where += " [" + std::string(ColumnTypeName(type)) + "]";
-  spec.name = std::string(name);
-  spec.type = type;
+  out.spec.name = std::string(name);
+  out.spec.type = type;
 
-  // Validity.
   const std::uint64_t bitmap_bytes = rows / 8 + (rows % 8 != 0 ? 1 : 0);
-  if (validity_length != 0 && validity_length != bitmap_bytes) {
-    return Fail(where + ": validity length " + std::to_string(validity_length) +
+  if (out.validity_length != 0 && out.validity_length != bitmap_bytes) {
+    return Fail(where + ": validity length " + std::to_string(out.validity_length) +
                 " is neither 0 nor ceil(row_count/8) = " + std::to_string(bitmap_bytes));
   }
-  if (Status st = CheckRegion(where, "validity", validity_offset, validity_length); !st.ok()) {
+  if (Status st = CheckRegion(where, "validity", out.validity_offset, out.validity_length);
+      !st.ok()) {
     return st;
   }
-  const std::byte* validity = validity_length != 0 ? At(validity_offset) : nullptr;
+  const std::size_t width = FixedWidth(type);
+  std::uint64_t expected_values = 0;
+  const bool overflow =
+      width != 0 ? __builtin_mul_overflow(rows, std::uint64_t{width}, &expected_values)
+                 : (rows == std::numeric_limits<std::uint64_t>::max() ||
+                    __builtin_mul_overflow(rows + 1, std::uint64_t{8}, &expected_values));
+  if (overflow || out.values_length != expected_values) {
+    return Fail(
+        where + ": values length " + std::to_string(out.values_length) + " is not " +
+        (width != 0 ? "row_count * " + std::to_string(width) : std::string("(row_count + 1) * 8")) +
+        (overflow ? " (which overflows)" : " = " + std::to_string(expected_values)));
+  }
+  if (Status st = CheckRegion(where, "values", out.values_offset, out.values_length); !st.ok())
+    return st;
+  if (width != 0) {
+    if (out.data_offset != 0 || out.data_length != 0) {
+      return Fail(where + ": a fixed-width column must have data offset 0 and length 0");
+    }
+  } else if (Status st = CheckRegion(where, "data", out.data_offset, out.data_length); !st.ok()) {
+    return st;
+  }
+  out.where = std::move(where);
+  return Status::Ok();
+}
+
+// Before any value is read: a table of the wrong shape is refused for the price of its directory.
+Status Validator::CheckExpectedColumns(const std::vector<DirectoryEntry>& entries) const {
+  if (options_.expected_columns == nullptr) return Status::Ok();
+  const std::vector<ColumnSpec>& want = *options_.expected_columns;
+  if (entries.size() != want.size()) {
+    return Status(ErrorCode::kSchemaMismatch, "the table has " + std::to_string(entries.size()) +
+                                                  " columns; the expected schema has " +
+                                                  std::to_string(want.size()));
+  }
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const ColumnSpec& got = entries[i].spec;
+    if (got != want[i]) {
+      return Status(ErrorCode::kSchemaMismatch,
+                    "column " + std::to_string(i + 1) + " of " + std::to_string(want.size()) +
+                        " is '" + got.name + ":" + std::string(ColumnTypeName(got.type)) +
+                        "', expected '" + want[i].name + ":" +
+                        std::string(ColumnTypeName(want[i].type)) + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+// No byte belongs to two regions (names included), so that the values pass reads each byte of
+// the buffer at most once.
+Status Validator::CheckDisjoint(const std::vector<DirectoryEntry>& entries) {
+  struct Region {
+    std::uint64_t offset, length;
+    std::size_t column;
+    const char* what;
+  };
+  std::vector<Region> regions;
+  regions.reserve(entries.size() * 4);
+  for (std::size_t c = 0; c < entries.size(); ++c) {
+    const DirectoryEntry& e = entries[c];
+    auto add = [&](std::uint64_t offset, std::uint64_t length, const char* what) {
+      if (length != 0) regions.push_back({offset, length, c, what});
+    };
+    add(e.name_offset, e.name_length, "name");
+    add(e.validity_offset, e.validity_length, "validity");
+    add(e.values_offset, e.values_length, "values");
+    add(e.data_offset, e.data_length, "data");
+  }
+  std::sort(regions.begin(), regions.end(),
+            [](const Region& a, const Region& b) { return a.offset < b.offset; });
+  for (std::size_t i = 1; i < regions.size(); ++i) {
+    const Region& before = regions[i - 1];
+    const Region& after = regions[i];
+    // Both lie inside the buffer (CheckRegion), so the sum cannot overflow.
+    if (after.offset < before.offset + before.length) {
+      auto describe = [&](const Region& r) {
+        return entries[r.column].where + " " + r.what + " region (offset " +
+               std::to_string(r.offset) + ", length " + std::to_string(r.length) + ")";
+      };
+      return Fail(describe(after) + " overlaps " + describe(before) +
+                  "; regions must not share bytes");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Validator::ScanColumn(const DirectoryEntry& entry, std::uint64_t rows) const {
+  const std::string& where = entry.where;
+  const ColumnType type = entry.spec.type;
+  const std::uint64_t bitmap_bytes = rows / 8 + (rows % 8 != 0 ? 1 : 0);
+  const std::byte* validity = entry.validity_length != 0 ? At(entry.validity_offset) : nullptr;
   if (validity != nullptr && rows % 8 != 0) {
     const auto last = std::to_integer<unsigned>(validity[bitmap_bytes - 1]);
     if ((last >> (rows % 8)) != 0) {
@@ -695,32 +829,13 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
     return validity == nullptr ||
            ((std::to_integer<unsigned>(validity[row / 8]) >> (row % 8)) & 1U) != 0;
   };
-
-  // Values.
+  constexpr std::uint64_t kPollRows = 4096;
+  const std::byte* values = At(entry.values_offset);
   const std::size_t width = FixedWidth(type);
-  std::uint64_t expected_values = 0;
-  const bool overflow =
-      width != 0 ? __builtin_mul_overflow(rows, std::uint64_t{width}, &expected_values)
-                 : (rows == std::numeric_limits<std::uint64_t>::max() ||
-                    __builtin_mul_overflow(rows + 1, std::uint64_t{8}, &expected_values));
-  if (overflow || values_length != expected_values) {
-    return Fail(
-        where + ": values length " + std::to_string(values_length) + " is not " +
-        (width != 0 ? "row_count * " + std::to_string(width) : std::string("(row_count + 1) * 8")) +
-        (overflow ? " (which overflows)" : " = " + std::to_string(expected_values)));
-  }
-  if (Status st = CheckRegion(where, "values", values_offset, values_length); !st.ok()) return st;
-  const std::byte* values = At(values_offset);
-
-  regions[0] = validity_length != 0 ? validity_offset : std::numeric_limits<std::uint64_t>::max();
-  regions[1] = values_offset;
-  regions[2] = data_offset;
 
   if (width != 0) {
-    if (data_offset != 0 || data_length != 0) {
-      return Fail(where + ": a fixed-width column must have data offset 0 and length 0");
-    }
     for (std::uint64_t r = 0; r < rows; ++r) {
+      if (r % kPollRows == 0 && Cancelled()) return CancelledStatus();
       const std::byte* slot = values + r * width;
       if (!present(r)) {
         for (std::size_t b = 0; b < width; ++b) {
@@ -745,11 +860,18 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
     return Status::Ok();
   }
 
-  if (Status st = CheckRegion(where, "data", data_offset, data_length); !st.ok()) return st;
-  const char* data = reinterpret_cast<const char*>(At(data_offset));
+  const std::uint64_t data_length = entry.data_length;
+  const char* data = reinterpret_cast<const char*>(At(entry.data_offset));
   std::uint64_t previous = LoadLe<std::uint64_t>(values);
   if (previous != 0) return Fail(where + ": offsets[0] is " + std::to_string(previous) + ", not 0");
+  // Cells of one column follow each other (offsets never decrease), so this loop reads each data
+  // byte once; polling by bytes as well as rows keeps a few huge cells from outrunning a cancel.
+  std::uint64_t bytes_since_poll = 0;
   for (std::uint64_t r = 0; r < rows; ++r) {
+    if (r % kPollRows == 0 || bytes_since_poll > (1U << 20)) {
+      if (Cancelled()) return CancelledStatus();
+      bytes_since_poll = 0;
+    }
     const auto next = LoadLe<std::uint64_t>(values + 8 * (r + 1));
     if (next < previous) {
       return Fail(where + ": offsets decrease at row " + std::to_string(r) + " (" +
@@ -760,6 +882,7 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
                   " is past the data length " + std::to_string(data_length));
     }
     const std::uint64_t length = next - previous;
+    bytes_since_poll += length;
     if (!present(r)) {
       if (length != 0) {
         return Fail(where + ": row " + std::to_string(r) + " is null but its value is not empty");
@@ -771,7 +894,7 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
       }
       const std::string_view value(data + previous, length);
       if (std::string why = CheckVariableValue(type, value); !why.empty()) {
-        return Fail(where.append(": row ").append(std::to_string(r)).append(": ").append(why));
+        return Fail(where + ": row " + std::to_string(r) + ": " + why);
       }
     }
     previous = next;
@@ -786,23 +909,26 @@ Status Validator::CheckColumn(std::size_t index, std::uint64_t rows,
 }  // namespace
 
 StatusOr<TableView> TableView::Open(std::span<const std::byte> buffer, const TableLimits& limits) {
+  return Open(buffer, limits, OpenOptions{});
+}
+
+StatusOr<TableView> TableView::Open(std::span<const std::byte> buffer, const TableLimits& limits,
+                                    const OpenOptions& options) {
   std::uint64_t rows = 0;
-  std::vector<ColumnSpec> specs;
-  std::vector<std::uint64_t> regions;
-  Validator validator(buffer, limits);
-  if (Status st = validator.Run(rows, specs, regions); !st.ok()) return st;
+  std::vector<DirectoryEntry> entries;
+  Validator validator(buffer, limits, options);
+  if (Status st = validator.Run(rows, entries); !st.ok()) return st;
   TableView view;
   view.buffer_ = buffer;
   view.rows_ = rows;
-  view.columns_.resize(specs.size());
-  for (std::size_t i = 0; i < specs.size(); ++i) {
+  view.columns_.resize(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
     Column& column = view.columns_[i];
-    column.spec = std::move(specs[i]);
-    const std::uint64_t validity = regions[i * 3];
-    column.validity =
-        validity == std::numeric_limits<std::uint64_t>::max() ? nullptr : buffer.data() + validity;
-    column.values = buffer.data() + regions[i * 3 + 1];
-    column.data = IsVariable(column.spec.type) ? buffer.data() + regions[i * 3 + 2] : nullptr;
+    DirectoryEntry& entry = entries[i];
+    column.spec = std::move(entry.spec);
+    column.validity = entry.validity_length != 0 ? buffer.data() + entry.validity_offset : nullptr;
+    column.values = buffer.data() + entry.values_offset;
+    column.data = IsVariable(column.spec.type) ? buffer.data() + entry.data_offset : nullptr;
   }
   return view;
 }

@@ -38,7 +38,8 @@ constexpr int kExitTransport = 3;    // no daemon, or the conversation with it f
 
 constexpr const char* kExitFooter =
     "Exit status: 0 result; 1 error from sandboxd (CODE: message on stderr); 2 usage or input "
-    "error; 3 cannot reach sandboxd or its reply was unusable.";
+    "error; 3 cannot reach sandboxd (UNAVAILABLE: the request may be retried) or its reply was "
+    "unusable.";
 
 std::string DefaultSocket() {
   const char* env = std::getenv("SANDBOXD_SOCKET");
@@ -98,6 +99,14 @@ void PrintStats(const sandboxd::Stats& stats) {
                static_cast<unsigned long long>(stats.peak_memory_bytes),
                static_cast<unsigned long long>(stats.bytes_in),
                static_cast<unsigned long long>(stats.bytes_out));
+}
+
+// A Status carries no `local` flag: UNAVAILABLE is always the transport's, and INTERNAL is taken
+// for an unusable reply (it may also be the daemon's own fault; both mean "not a usable answer").
+int ExitFor(const sandboxd::Status& status) {
+  const bool local = status.code() == sandboxd::ErrorCode::kUnavailable ||
+                     status.code() == sandboxd::ErrorCode::kInternal;
+  return local ? kExitTransport : kExitDaemonError;
 }
 
 int ReportStatus(const sandboxd::Status& status, int exit_code) {
@@ -260,8 +269,7 @@ int Images(const std::string& socket, const std::string& format) {
   if (!client.ok()) return ReportStatus(client.status(), kExitTransport);
   auto images = client->ListImages();
   if (!images.ok()) {
-    const bool local = images.status().code() == sandboxd::ErrorCode::kInternal;
-    return ReportStatus(images.status(), local ? kExitTransport : kExitDaemonError);
+    return ReportStatus(images.status(), ExitFor(images.status()));
   }
   if (format == "json") {
     nlohmann::ordered_json out;
@@ -296,8 +304,7 @@ int ClearCache(const std::string& socket, const std::vector<std::string>& urls) 
   if (!client.ok()) return ReportStatus(client.status(), kExitTransport);
   auto removed = client->ClearCache(urls);
   if (!removed.ok()) {
-    const bool local = removed.status().code() == sandboxd::ErrorCode::kInternal;
-    return ReportStatus(removed.status(), local ? kExitTransport : kExitDaemonError);
+    return ReportStatus(removed.status(), ExitFor(removed.status()));
   }
   std::cout << "removed " << *removed << (*removed == 1 ? " cache entry\n" : " cache entries\n");
   return kExitOk;

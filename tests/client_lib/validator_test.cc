@@ -1,11 +1,15 @@
 // TableView::Open against hostile buffers: each rule of proto/TABLE_FORMAT.md broken on its own.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 
+#include "sandboxd/json_limits.h"
 #include "sandboxd/table.h"
 #include "table_test_util.h"
 
@@ -361,9 +365,145 @@ TEST(ValidatorTest, DynamicMustBeJson) {
        {"null", "true", "1", "-1.5e3", "\"s\"", "[]", "{}", " [1, {\"a\": []}] "}) {
     EXPECT_TRUE(Check(RetypedText(ColumnType::kDynamic, ok)).ok()) << ok;
   }
-  // Nesting deep enough to overflow a recursive parser's stack.
+  // Nesting deep enough to overflow a recursive parser's stack is refused, not parsed.
   const std::string deep = std::string(200000, '[') + std::string(200000, ']');
-  EXPECT_TRUE(Check(RetypedText(ColumnType::kDynamic, deep)).ok());
+  ExpectRejected(RetypedText(ColumnType::kDynamic, deep),
+                 {"column 0 ('v')", "row 0", "deeper than the limit of 64 levels"});
+}
+
+TEST(ValidatorTest, DynamicNestingIsBoundedAtTheSharedLimit) {
+  ASSERT_EQ(kMaxJsonDepth, 64);
+  auto nested = [](int depth, const char* open, const char* close) {
+    std::string text;
+    for (int i = 0; i < depth; ++i) text += open;
+    text += "1";
+    for (int i = 0; i < depth; ++i) text += close;
+    return text;
+  };
+  EXPECT_TRUE(Check(RetypedText(ColumnType::kDynamic, nested(64, "[", "]"))).ok());
+  EXPECT_TRUE(Check(RetypedText(ColumnType::kDynamic, nested(64, "{\"a\":", "}"))).ok());
+  ExpectRejected(RetypedText(ColumnType::kDynamic, nested(65, "[", "]")),
+                 {"row 0", "deeper than the limit of 64"});
+  ExpectRejected(RetypedText(ColumnType::kDynamic, nested(65, "{\"a\":", "}")),
+                 {"deeper than the limit of 64"});
+  // Deep but broken: the depth is what stops the parser, and it says so.
+  ExpectRejected(RetypedText(ColumnType::kDynamic, std::string(100000, '[')), {"deeper"});
+
+  EXPECT_EQ(CheckJson("[[[1]]]", 3), JsonCheck::kValid);
+  EXPECT_EQ(CheckJson("[[[1]]]", 2), JsonCheck::kTooDeep);
+  EXPECT_EQ(CheckJson("[[[1]]", 3), JsonCheck::kInvalid);
+  EXPECT_EQ(CheckJson("{\"a\": [1, {\"b\": 2}]} x"), JsonCheck::kInvalid);
+  EXPECT_EQ(CheckJson(std::string(1000000, '[') + std::string(1000000, ']')), JsonCheck::kTooDeep);
+
+  // The builder refuses what the validator would.
+  TableBuilder builder({{"d", ColumnType::kDynamic}});
+  EXPECT_FALSE(builder.AppendParsed(0, nested(65, "[", "]")).ok());
+  builder.AppendText(0, nested(65, "[", "]"));
+  EXPECT_FALSE(builder.Finish().ok());
+}
+
+// `columns` string columns of one row each, all of whose data regions are the same
+// `region_bytes` of 'a' (column 0's): what the daemon once spent a minute validating.
+std::string SharedRegionTable(std::size_t columns, std::size_t region_bytes) {
+  std::vector<ColumnSpec> specs;
+  for (std::size_t c = 0; c < columns; ++c)
+    specs.push_back({"c" + std::to_string(c), ColumnType::kString});
+  TableBuilder builder(specs);
+  builder.AppendText(0, std::string(region_bytes, 'a'));
+  for (std::size_t c = 1; c < columns; ++c) builder.AppendText(c, "");
+  std::string b = *builder.Finish();
+  for (std::size_t c = 1; c < columns; ++c) {
+    Set(b, c, kDataOffset, Get(b, 0, kDataOffset));
+    Set(b, c, kDataLength, region_bytes);
+    SetOffset(b, c, 1, region_bytes);
+  }
+  return b;
+}
+
+TEST(ValidatorTest, RegionsMustNotShareBytes) {
+  const std::string good = AllTypesTable();
+  std::string b = good;
+  // Two string columns over one data region.
+  Set(b, kDyn, kDataOffset, Get(b, kString, kDataOffset));
+  ExpectRejected(b, {"overlaps", "data region", "regions must not share bytes"});
+
+  // A values region inside another column's values.
+  b = good;
+  Set(b, kLong, kValuesOffset, Get(b, kDate, kValuesOffset));
+  ExpectRejected(b, {"column 2 ('l')", "column 6 ('t')", "values region", "overlaps"});
+
+  // A name inside a data region.
+  b = good;
+  Set(b, kInt, kNameOffset, Get(b, kString, kDataOffset));
+  PutU32(b, Entry(kInt) + kNameLength, 1);
+  ExpectRejected(b, {"name region", "overlaps"});
+
+  // Partial overlap: a validity bitmap that runs into the next region.
+  b = good;
+  Set(b, kBool, kValidityOffset, Get(b, kBool, kValuesOffset));
+  ExpectRejected(b, {"validity region", "overlaps"});
+
+  // Empty regions own no bytes, wherever they point.
+  EXPECT_TRUE(Check(good).ok());
+}
+
+TEST(ValidatorTest, ThousandColumnsOverOneThirtyMegabyteRegionAreRefusedAtOnce) {
+  const std::string b = SharedRegionTable(1000, 30 << 20);
+  const auto start = std::chrono::steady_clock::now();
+  const Status status = Check(b);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), ErrorCode::kBadRequest);
+  EXPECT_NE(status.message().find("regions must not share bytes"), std::string::npos)
+      << status.message();
+  // A figure, not an assertion (machines differ); bench/table_bench measures it properly.
+  std::printf("validating %zu bytes (1000 columns over one 30 MiB region) took %.4f s\n", b.size(),
+              seconds);
+
+  // The same table with one column is valid: the refusal is about sharing, not the size.
+  EXPECT_TRUE(Check(SharedRegionTable(1, 30 << 20)).ok());
+}
+
+TEST(ValidatorTest, ExpectedColumnsAreCheckedBeforeAnyValue) {
+  // Every value of this table is broken (invalid UTF-8), yet the shape is what is reported.
+  TableBuilder builder({{"a", ColumnType::kString}, {"b", ColumnType::kString}});
+  builder.AppendText(0, "xx");
+  builder.AppendText(1, "yy");
+  std::string b = *builder.Finish();
+  CellByte(b, 0, 0, 0) = '\xff';
+  CellByte(b, 1, 0, 0) = '\xff';
+
+  auto open = [&](const std::vector<ColumnSpec>& want) {
+    TableView::OpenOptions options;
+    options.expected_columns = &want;
+    return TableView::Open(AsBytes(b), {}, options).status();
+  };
+  Status st = open({{"a", ColumnType::kString}});
+  EXPECT_EQ(st.code(), ErrorCode::kSchemaMismatch) << st.ToString();
+  EXPECT_NE(st.message().find("has 2 columns; the expected schema has 1"), std::string::npos)
+      << st.message();
+  st = open({{"a", ColumnType::kString}, {"b", ColumnType::kLong}});
+  EXPECT_EQ(st.code(), ErrorCode::kSchemaMismatch) << st.ToString();
+  EXPECT_NE(st.message().find("column 2 of 2 is 'b:string', expected 'b:long'"), std::string::npos)
+      << st.message();
+  // The right shape gets as far as the values.
+  st = open({{"a", ColumnType::kString}, {"b", ColumnType::kString}});
+  EXPECT_EQ(st.code(), ErrorCode::kBadRequest) << st.ToString();
+  EXPECT_NE(st.message().find("UTF-8"), std::string::npos) << st.message();
+}
+
+TEST(ValidatorTest, ACancelledValidationStopsWithTimeout) {
+  TableBuilder builder({{"x", ColumnType::kLong}});
+  for (int i = 0; i < 100000; ++i) builder.AppendLong(0, i);
+  const std::string b = *builder.Finish();
+  std::atomic<bool> cancel{false};
+  TableView::OpenOptions options;
+  options.cancel = &cancel;
+  EXPECT_TRUE(TableView::Open(AsBytes(b), {}, options).ok());
+  cancel = true;
+  const Status st = TableView::Open(AsBytes(b), {}, options).status();
+  EXPECT_EQ(st.code(), ErrorCode::kTimeout) << st.ToString();
 }
 
 // Random corruption of a valid buffer: Open may accept or reject, but must never read out of

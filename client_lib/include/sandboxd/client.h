@@ -93,7 +93,8 @@ struct Error {
   std::vector<LogRecord> logs;       // what the script printed before it failed
   Stats stats;
   // True when the client itself failed (connecting, sending, receiving, or a reply it could not
-  // accept) rather than the daemon answering with this error.
+  // accept) rather than the daemon answering with this error: UNAVAILABLE for a failed
+  // connection (the message says whether the request was sent), INTERNAL for an unusable reply.
   bool local = false;
 
   // "CODE: message"
@@ -147,7 +148,7 @@ struct ClientOptions {
 // daemon has closed while idle is reopened on the next call (when the Client knows its path).
 class Client {
  public:
-  // Connects now, so a wrong path or a stopped daemon shows up here.
+  // Connects now, so a wrong path (BAD_REQUEST) or a stopped daemon (UNAVAILABLE) shows up here.
   static StatusOr<Client> Connect(std::string socket_path, ClientOptions options = {});
   // Uses an already connected stream socket (tests, socket activation); never reconnects.
   static Client FromSocket(UniqueFd socket, ClientOptions options = {});
@@ -158,8 +159,9 @@ class Client {
   Client& operator=(const Client&) = delete;
   ~Client();
 
-  // Runs one request. Failures of transport or of the reply become an Error with INTERNAL and
-  // `local` set.
+  // Runs one request. Transport failures (no daemon, a send that fails, a reset, EOF or the
+  // reply_timeout before a reply) become an Error with UNAVAILABLE and `local` set, which a
+  // caller may retry; an unusable reply is INTERNAL with `local` set.
   ExecuteOutcome Execute(const Request& request);
   // The runtime images the daemon has built.
   StatusOr<ImageList> ListImages();

@@ -1,6 +1,7 @@
 // Output schemas: Kusto's `typeof(name:type, ...)` literal, with `*` for "every input column".
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,6 +10,11 @@
 #include "sandboxd/types.h"
 
 namespace sandboxd {
+
+// The most columns an output schema may have, those of `*` included: the most an SBXT table may
+// hold (TableLimits::max_columns), so a wider result could never be accepted. Checked up front,
+// as BAD_REQUEST naming the limit and the count, instead of after a run (README, "Errors").
+inline constexpr std::size_t kMaxSchemaColumns = 10000;
 
 struct ColumnSpec {
   std::string name;
@@ -24,7 +30,8 @@ struct OutputSchema {
 };
 
 // Parses `typeof(*, a:long, ['odd name']:string)`. Names may be bare identifiers or Kusto's
-// bracketed quoted form. Errors are BAD_REQUEST with the position and what was expected.
+// bracketed quoted form. Errors are BAD_REQUEST with the position and what was expected; more than
+// kMaxSchemaColumns named columns are BAD_REQUEST too.
 StatusOr<OutputSchema> ParseTypeof(std::string_view text);
 
 // Parses one `name:type` pair (the same name and type rules as ParseTypeof), as CSV headers carry
@@ -39,7 +46,8 @@ std::string FormatColumnName(std::string_view name);
 Status CheckColumnName(std::string_view name);
 
 // The concrete result columns: the input columns when `star`, then the named ones. A named column
-// that repeats an input column (or another named one) is BAD_REQUEST.
+// that repeats an input column (or another named one) is BAD_REQUEST, and so are more than
+// kMaxSchemaColumns in all.
 StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,
                                                 const std::vector<ColumnSpec>& input_columns);
 

@@ -1,5 +1,6 @@
 // Status and StatusOr: the error currency of sandboxd. Codes are the wire codes of
-// proto/sandboxd.proto (ErrorCode), so a Status crosses the socket without translation.
+// proto/sandboxd.proto (ErrorCode), so a Status crosses the socket without translation;
+// UNAVAILABLE is the one code only the client library sets (see kUnavailable).
 #pragma once
 
 #include <optional>
@@ -24,6 +25,11 @@ enum class ErrorCode : int {
   kImageNotFound = 10,
   kOverloaded = 11,
   kInternal = 12,
+  // Client-side only: the daemon could not be reached, or the connection to it failed before a
+  // reply came (connect, send, reset, EOF, the client's reply timeout). A caller may retry, on
+  // this node or another; the message says whether the request had been sent, and so may have
+  // run. Distinct from INTERNAL, which is the daemon's own verdict on a fault of its own.
+  kUnavailable = 13,
 };
 
 // "BAD_REQUEST", ... ("OK" for kOk).

@@ -2,6 +2,7 @@
 // view, and an owning Table. The same validator guards client input and sandbox output.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,10 +66,25 @@ class TableBuilder {
 // A read-only view over a validated buffer. It does not own the bytes.
 class TableView {
  public:
-  // Validates every rule of TABLE_FORMAT.md (bounds, alignment, offsets, UTF-8, guid form,
-  // decimal form, JSON for dynamic, zeroed null slots) within `limits`. BAD_REQUEST on failure,
-  // naming the column and the rule.
+  // Validates every rule of TABLE_FORMAT.md (bounds, alignment, disjoint regions, offsets, UTF-8,
+  // guid form, decimal form, JSON of bounded depth for dynamic, zeroed null slots) within `limits`.
+  // BAD_REQUEST on failure, naming the column and the rule.
   static StatusOr<TableView> Open(std::span<const std::byte> buffer, const TableLimits& limits);
+
+  // What a reader that knows more about the table adds to Open's checks.
+  struct OpenOptions {
+    // The columns the table must have, in order (names and types); null: any. Compared with the
+    // column directory before any value is scanned, so a table of the wrong shape costs nothing
+    // to refuse: SCHEMA_MISMATCH naming the first difference.
+    const std::vector<ColumnSpec>* expected_columns = nullptr;
+    // Polled while values are scanned (every few thousand cells or megabyte): once true, Open
+    // gives up with TIMEOUT. For a caller whose deadline passes while it validates.
+    const std::atomic<bool>* cancel = nullptr;
+  };
+  // Open with `options`. Validation costs O(buffer size) whatever the buffer claims: no two of
+  // its regions may share a byte, and dynamic cells nest at most kMaxJsonDepth levels.
+  static StatusOr<TableView> Open(std::span<const std::byte> buffer, const TableLimits& limits,
+                                  const OpenOptions& options);
 
   std::uint64_t row_count() const { return rows_; }
   std::size_t column_count() const { return columns_.size(); }

@@ -97,7 +97,7 @@ def _folder(document, key, default):
 def read_control(fd):
     try:
         document = json.loads(_read_all(fd))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: nested too deep
         raise RunFailed(BAD_REQUEST, f"control document: {_exception_message(error)}") from None
     if not isinstance(document, dict):
         raise RunFailed(BAD_REQUEST, "control document: not a JSON object")

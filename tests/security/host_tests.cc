@@ -788,14 +788,21 @@ while True:
   for (std::size_t i = 0; i < hostile.size(); ++i) {
     Probe probe =
         Udf("N1-" + std::to_string(i),
-            "beacon('sbx-n1-" + std::to_string(i) + "')\ntime.sleep(2)\n" + hostile[i].code,
+            "beacon('sbx-n1-" + std::to_string(i) + "')\ntime.sleep(4)\n" + hostile[i].code,
             hostile[i].timeout_ms);
     probe.memory_mb = hostile[i].memory_mb;
     runs.push_back(Launch(probe));
   }
+  // Watched all at once: a hostile sandbox lives a few seconds after its beacon, so waiting for
+  // one at a time could miss a later one that started and ended while an earlier one was slow.
+  std::vector<std::future<pid_t>> beacons;
+  for (std::size_t i = 0; i < hostile.size(); ++i) {
+    beacons.push_back(std::async(std::launch::async, [i] {
+      return BeaconPid("sbx-n1-" + std::to_string(i), milliseconds(60000));
+    }));
+  }
   int started = 0;
-  for (std::size_t i = 0; i < hostile.size(); ++i)
-    started += BeaconPid("sbx-n1-" + std::to_string(i), milliseconds(30000)) > 0 ? 1 : 0;
+  for (auto& b : beacons) started += b.get() > 0 ? 1 : 0;
   // Each well-behaved request's outcome: "OK", or what went wrong, printed when it fails.
   std::vector<std::future<std::string>> simple;
   for (int k = 1; k <= 16; ++k) {

@@ -6,13 +6,13 @@ Admission::Admission(unsigned slots, unsigned max_queue) : slots_(slots), max_qu
   for (unsigned i = slots; i > 0; --i) free_slots_.push_back(i - 1);
 }
 
-bool Admission::Submit(Start start) {
+bool Admission::Submit(Start start, Abort abort) {
   unsigned slot;
   {
     std::lock_guard lock(mu_);
     if (free_slots_.empty()) {
       if (queue_.size() >= max_queue_) return false;
-      queue_.push_back(std::move(start));
+      queue_.push_back({std::move(start), std::move(abort)});
       return true;
     }
     slot = free_slots_.back();
@@ -38,10 +38,22 @@ void Admission::Release(unsigned slot) {
       free_slots_.push_back(slot);
       return;
     }
-    next = std::move(queue_.front());
+    next = std::move(queue_.front().start);
     queue_.pop_front();
   }
   next(slot);
+}
+
+unsigned Admission::AbortQueued() {
+  std::deque<Waiting> aborted;
+  {
+    std::lock_guard lock(mu_);
+    aborted.swap(queue_);
+  }
+  for (auto& waiting : aborted) {
+    if (waiting.abort) waiting.abort();
+  }
+  return static_cast<unsigned>(aborted.size());
 }
 
 unsigned Admission::running() const {

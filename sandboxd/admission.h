@@ -13,10 +13,14 @@ namespace sandboxd {
 class Admission {
  public:
   using Start = std::function<void(unsigned slot)>;
+  // Answers a queued request that will never get a slot (the daemon is stopping).
+  using Abort = std::function<void()>;
   Admission(unsigned slots, unsigned max_queue);
 
   // Runs `start` with a free slot now, or queues it; false when the queue is full.
-  bool Submit(Start start);
+  bool Submit(Start start, Abort abort = {});
+  // Empties the queue, running each item's `abort` (outside the lock); returns how many.
+  unsigned AbortQueued();
   // A free slot for background work (the warm pool), only when no request is waiting.
   std::optional<unsigned> TryAcquire();
   // Gives the slot to the next queued request, or frees it.
@@ -28,7 +32,11 @@ class Admission {
  private:
   mutable std::mutex mu_;
   std::vector<unsigned> free_slots_;
-  std::deque<Start> queue_;
+  struct Waiting {
+    Start start;
+    Abort abort;
+  };
+  std::deque<Waiting> queue_;
   unsigned slots_;
   unsigned max_queue_;
 };

@@ -75,13 +75,30 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     const nlohmann::json doc = nlohmann::json::parse(in);
     if (!doc.is_object())
       return {ErrorCode::kInternal, path + ": the config must be a JSON object"};
-    static const char* const kKnown[] = {
-        "socket",          "allowed_uids",  "allowed_gids",           "images_dir",
-        "runtime_dir",     "default_image", "seccomp_policy",         "cgroup_root",
-        "cgroup_v1_group", "state_dir",     "max_sandboxes",          "max_queue",
-        "warm_sandboxes",  "io_threads",    "sandbox_uid_base",       "max_frame_bytes",
-        "limits",          "artifacts",     "memfd_noexec_seal",      "spill_dir",
-        "max_spill_mb",    "lock_dir",      "client_write_timeout_ms"};
+    static const char* const kKnown[] = {"socket",
+                                         "allowed_uids",
+                                         "allowed_gids",
+                                         "images_dir",
+                                         "runtime_dir",
+                                         "default_image",
+                                         "seccomp_policy",
+                                         "cgroup_root",
+                                         "cgroup_v1_group",
+                                         "state_dir",
+                                         "max_sandboxes",
+                                         "max_queue",
+                                         "warm_sandboxes",
+                                         "io_threads",
+                                         "sandbox_uid_base",
+                                         "max_frame_bytes",
+                                         "limits",
+                                         "artifacts",
+                                         "memfd_noexec_seal",
+                                         "spill_dir",
+                                         "max_spill_mb",
+                                         "lock_dir",
+                                         "client_write_timeout_ms",
+                                         "drain_timeout_s"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -106,6 +123,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "max_frame_bytes", config.max_frame_bytes);
     Read(doc, "spill_dir", config.spill_dir);
     Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
+    Read(doc, "drain_timeout_s", config.drain_timeout_s);
     if (doc.contains("max_spill_mb"))
       config.max_spill_bytes = doc["max_spill_mb"].get<std::uint64_t>() << 20;
     if (auto it = doc.find("limits"); it != doc.end()) {
@@ -139,6 +157,10 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     return {ErrorCode::kInternal, path + ": max_sandboxes must be at least 1"};
   if (config.client_write_timeout_ms == 0)
     return {ErrorCode::kInternal, path + ": client_write_timeout_ms must be at least 1"};
+  if (config.drain_timeout_s > kMaxDrainTimeoutS)
+    return {ErrorCode::kInternal, path + ": drain_timeout_s must be at most " +
+                                      std::to_string(kMaxDrainTimeoutS) + ", not " +
+                                      std::to_string(config.drain_timeout_s)};
   return Status::Ok();
 }
 

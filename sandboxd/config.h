@@ -27,6 +27,9 @@ struct SandboxLimits {
   std::uint32_t cpu_percent = 100;  // throttled (cpu.max), never killed
 };
 
+// An hour: far past any request's time limit, short of a unit that never stops.
+inline constexpr std::uint64_t kMaxDrainTimeoutS = 3600;
+
 struct NodeConfig {
   std::string socket_path = "/run/sandboxd/sandboxd.sock";
   std::vector<uid_t> allowed_uids;  // besides root and the daemon's own uid
@@ -56,6 +59,10 @@ struct NodeConfig {
   // A client connection whose answers make no progress into its socket for this long is closed
   // (only that one), so a peer that stops reading holds its own memory and nothing else.
   std::uint64_t client_write_timeout_ms = 30'000;
+  // SIGTERM: requests already accepted may finish for this long; what is still running or
+  // queued then is stopped and answered OVERLOADED (retry elsewhere or after the restart). The
+  // unit's TimeoutStopSec must exceed it. 0: stop them at once.
+  std::uint64_t drain_timeout_s = 60;
   SandboxLimits limits;
   ArtifactsConfig artifacts;  // the "artifacts" object; see artifacts/README.md
 };

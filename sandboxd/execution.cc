@@ -129,6 +129,7 @@ Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::str
   auto* error = answer.message.mutable_error();
   error->set_code(static_cast<proto::ErrorCode>(code));
   error->set_message(SanitizeUtf8(message));
+  if (code == ErrorCode::kOverloaded) error->set_retry_after_ms(kOverloadRetryMs);
   return answer;
 }
 
@@ -351,6 +352,18 @@ Status Execution::SendRequest() {
 void Execution::Cancel() {
   asio::post(strand_, [self = shared_from_this()] {
     if (!self->exited_ && self->pidfd_) self->Kill(ErrorCode::kInternal, "the client went away");
+  });
+}
+
+void Execution::Abort(ErrorCode reason, std::string message) {
+  asio::post(strand_, [self = shared_from_this(), reason, message = std::move(message)]() mutable {
+    if (self->finished_) return;
+    if (self->checking_result_) {
+      // The sandbox is gone and its result is being checked: that stops too.
+      self->check_cancel_->store(true, std::memory_order_relaxed);
+      return self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
+    }
+    if (!self->exited_ && self->pidfd_) self->Kill(reason, std::move(message));
   });
 }
 

@@ -61,6 +61,9 @@ struct PreparedRequest {
   std::string artifacts_dir;  // empty: none
   std::string site_dir;       // empty: none
   std::chrono::steady_clock::time_point received;
+  // Held from acceptance until the answer is on its way (Server::TrackRequest): the daemon's
+  // shutdown waits for every one of them.
+  std::shared_ptr<const void> in_flight;
 };
 
 // The answer: a message and the descriptors that ride with it (a large result's memfd).
@@ -70,6 +73,10 @@ struct Answer {
 };
 using AnswerCallback = std::function<void(Answer)>;
 
+// How long an OVERLOADED answer asks the client to wait before it retries.
+inline constexpr std::uint64_t kOverloadRetryMs = 1000;
+
+// An error answer; OVERLOADED ones carry retry_after_ms.
 Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message);
 
 // Where a sandbox's request-specific files come from when they are known at launch (a cold
@@ -97,6 +104,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Assign(PreparedRequest request, AnswerCallback done);
   // Ends the sandbox early (the client went away, or an idle warm sandbox is dropped).
   void Cancel();
+  // Ends the sandbox early with the answer `reason`: `message` (the daemon is stopping).
+  void Abort(ErrorCode reason, std::string message);
 
   unsigned slot() const { return slot_; }
   const std::string& image_name() const { return image_.name; }

@@ -19,6 +19,7 @@
 #include "launcher.h"
 #include "seccomp_policy.h"
 #include "server.h"
+#include "shutdown.h"
 
 namespace {
 
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
       seccomp_policy, memfd_noexec_seal;
   std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes;
   std::optional<std::uint32_t> uid_base;
+  std::optional<std::uint64_t> drain_timeout_s;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
   app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
   app.add_option("--socket", socket, "Unix socket to listen on");
@@ -68,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
   app.add_option("--warm-sandboxes", warm_sandboxes, "sandboxes of the default image kept ready");
   app.add_option("--uid-base", uid_base, "host uid of sandbox slot 0 (never 0)");
+  app.add_option("--drain-timeout-s", drain_timeout_s,
+                 "on SIGTERM, how long accepted requests may finish before they are stopped")
+      ->check(CLI::Range(std::uint64_t{0}, kMaxDrainTimeoutS));
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
   app.add_flag("--no-seccomp", no_seccomp, "development only: no syscall filter");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
   if (max_queue) config.max_queue = *max_queue;
   if (warm_sandboxes) config.warm_sandboxes = std::min(*warm_sandboxes, config.max_sandboxes);
   if (uid_base) config.sandbox_uid_base = *uid_base;
+  if (drain_timeout_s) config.drain_timeout_s = *drain_timeout_s;
   if (config.sandbox_uid_base == 0) {
     spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
     return 2;
@@ -167,23 +173,9 @@ int main(int argc, char** argv) {
                config.images_dir);
   server.StartWarmPool();
 
-  // SIGTERM drains: no new connections, running requests finish, then exit.
-  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  bool draining = false;
-  boost::asio::steady_timer drain_timer(io);
-  std::function<void()> wait_drained = [&] {
-    if (server.admission().running() == 0 && server.admission().queued() == 0) return io.stop();
-    drain_timer.expires_after(std::chrono::milliseconds(50));
-    drain_timer.async_wait([&](const boost::system::error_code&) { wait_drained(); });
-  };
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec || draining) return;
-    draining = true;
-    spdlog::info("signal {}: draining", sig);
-    sd_notify(0, "STOPPING=1");
-    server.StopAccepting();
-    wait_drained();
-  });
+  // SIGTERM drains, bounded by drain_timeout_s; a second signal stops at once (shutdown.h).
+  Shutdown shutdown(io, server, std::chrono::seconds(config.drain_timeout_s));
+  shutdown.Watch();
   ::signal(SIGPIPE, SIG_IGN);
 
   // SIGHUP reloads the policy files; a policy that does not compile leaves the old one in force.

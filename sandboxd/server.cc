@@ -26,10 +26,6 @@ namespace sandboxd {
 namespace asio = boost::asio;
 using asio::local::stream_protocol;
 
-namespace {
-constexpr std::uint64_t kOverloadRetryMs = 1000;
-}
-
 // One client connection. Frames are read and answers written on the session's strand; answers
 // may come from any execution's thread and are posted there. Writes never block: answers wait in a
 // bounded queue (FrameWriter) while the socket is full, so a client that stops reading costs its
@@ -53,11 +49,22 @@ class Session : public std::enable_shared_from_this<Session> {
   // From any thread: the answer is queued on the session's strand, in the order of the calls
   // made there.
   void Send(Answer answer) {
+    server_.CountUnsentAnswers(1);  // until Queue has it in the writer's count
     asio::dispatch(socket_.get_executor(),
                    [self = shared_from_this(), answer = std::move(answer)]() mutable {
                      self->Queue(std::move(answer));
                    });
   }
+
+  // Ends this client's running sandboxes with the answer `reason`: `message` (from any thread).
+  void AbortExecutions(ErrorCode reason, const std::string& message) {
+    std::lock_guard lock(exec_mu_);
+    for (auto& [key, weak] : running_) {
+      if (auto execution = weak.lock()) execution->Abort(reason, message);
+    }
+  }
+
+  ~Session() { server_.CountUnsentAnswers(-static_cast<long>(counted_unsent_)); }
 
  private:
   // What may pile up unread behind one client before it is cut off: far more than the answers
@@ -82,7 +89,15 @@ class Session : public std::enable_shared_from_this<Session> {
     ReadLoop();
   }
 
+  // Keeps the server's count of unsent answers in step with the writer's queue.
+  void CountUnsent() {
+    const std::size_t now = writer_.queued_frames();
+    server_.CountUnsentAnswers(static_cast<long>(now) - static_cast<long>(counted_unsent_));
+    counted_unsent_ = now;
+  }
+
   void Queue(Answer answer) {
+    server_.CountUnsentAnswers(-1);  // Send's count; the writer's queue counts from here
     if (closed_ || closing_) {
       spdlog::info("answer to request '{}' not delivered: the client's connection is closed",
                    answer.message.request_id());
@@ -92,7 +107,9 @@ class Session : public std::enable_shared_from_this<Session> {
     answer.message.SerializeToString(&payload);
     // A queue that was empty starts its no-progress clock now.
     if (writer_.empty()) last_progress_ = std::chrono::steady_clock::now();
-    if (Status s = writer_.Push(payload, std::move(answer.fds)); !s.ok()) {
+    const Status pushed = writer_.Push(payload, std::move(answer.fds));
+    CountUnsent();
+    if (const Status& s = pushed; !s.ok()) {
       spdlog::warn("closing the connection of pid {} (uid {}): {}; answer to request '{}' dropped",
                    cred_.pid, cred_.uid, s.message(), answer.message.request_id());
       return OnClosed();
@@ -104,7 +121,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Flush() {
     if (closed_) return;
     bool progressed = false;
-    if (Status s = writer_.WriteSome(socket_.native_handle(), progressed); !s.ok()) {
+    const Status written = writer_.WriteSome(socket_.native_handle(), progressed);
+    CountUnsent();
+    if (const Status& s = written; !s.ok()) {
       spdlog::info("connection of pid {}: {} answers not delivered: {}", cred_.pid,
                    writer_.queued_frames(), s.message());
       return OnClosed();
@@ -227,9 +246,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds) {
     const std::string id = request.request_id();
+    if (server_.draining())
+      return Send(ErrorAnswer(id, ErrorCode::kOverloaded,
+                              "sandboxd is shutting down and takes no new requests; retry on "
+                              "another node or after the restart"));
     auto prepared = PrepareRequest(request, fds, server_.services());
     if (!prepared.ok())
       return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
+    prepared->in_flight = server_.TrackRequest();
     std::vector<PlannedArtifact> artifacts;
     if (!request.external_artifacts().empty()) {
       // The callout policy decides before any connection (and before a debug answer).
@@ -270,10 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
           });
         });
     if (!spilling.ok()) {
-      Answer answer = ErrorAnswer(id, spilling.code(), spilling.message());
-      if (spilling.code() == ErrorCode::kOverloaded)
-        answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
-      Send(std::move(answer));
+      Send(ErrorAnswer(id, spilling.code(), spilling.message()));
     }
   }
 
@@ -305,10 +326,8 @@ class Session : public std::enable_shared_from_this<Session> {
                      });
         });
     if (!queued) {
-      Answer answer = ErrorAnswer(id, ErrorCode::kOverloaded,
-                                  "too many requests are waiting for their artifacts; retry later");
-      answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
-      Send(std::move(answer));
+      Send(ErrorAnswer(id, ErrorCode::kOverloaded,
+                       "too many requests are waiting for their artifacts; retry later"));
     }
   }
 
@@ -317,6 +336,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Dispatch(std::shared_ptr<PreparedRequest> shared, std::shared_ptr<RequestArtifacts> lease,
                 std::shared_ptr<const void> spill) {
     const std::string id = shared->request_id;
+    // Its artifacts or its spilled input arrived after the shutdown stopped everything.
+    if (server_.aborted())
+      return Send(ErrorAnswer(id, ErrorCode::kOverloaded, server_.abort_reason()));
     auto self = shared_from_this();
     // The answer path of every execution: forget it, free its slot (the pool may refill), reply.
     auto finish = [self, lease, spill](std::uint64_t key, unsigned slot) {
@@ -343,7 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
 
-    const bool admitted = server_.admission().Submit([self, shared, finish](unsigned slot) {
+    auto start = [self, shared, finish](unsigned slot) {
       if (self->IsClosed()) {
         // The client left while this waited in the queue: nothing to run, nobody to answer.
         self->server_.admission().Release(slot);
@@ -359,15 +381,16 @@ class Session : public std::enable_shared_from_this<Session> {
       options.input_memfd.reset(::fcntl(shared->input_memfd.get(), F_DUPFD_CLOEXEC, 0));
       execution->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
       execution->Assign(std::move(*shared), finish(key, slot));
-    });
-    if (!admitted) {
-      Answer answer =
-          ErrorAnswer(id, ErrorCode::kOverloaded,
-                      "this node is running " + std::to_string(server_.admission().running()) +
-                          " sandboxes and its queue is full; retry later");
-      answer.message.mutable_error()->set_retry_after_ms(kOverloadRetryMs);
-      Send(std::move(answer));
-    }
+    };
+    // A request still queued when the shutdown stops everything.
+    auto abort = [self, shared] {
+      self->Send(
+          ErrorAnswer(shared->request_id, ErrorCode::kOverloaded, self->server_.abort_reason()));
+    };
+    if (!server_.admission().Submit(std::move(start), std::move(abort)))
+      Send(ErrorAnswer(id, ErrorCode::kOverloaded,
+                       "this node is running " + std::to_string(server_.admission().running()) +
+                           " sandboxes and its queue is full; retry later"));
   }
 
   std::uint64_t NextKey() {
@@ -389,6 +412,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     closed_ = true;
     writer_.Clear();  // with the descriptors of answers nobody will read
+    CountUnsent();
     write_timer_.cancel();
     timer_armed_ = false;
     boost::system::error_code ignored;
@@ -433,6 +457,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::mutex exec_mu_;
   std::uint64_t last_key_ = 0;
   std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
+  std::size_t counted_unsent_ = 0;  // this session's share of the server's unsent answers
 };
 
 ArtifactService* Server::artifacts(Status& error) {
@@ -494,17 +519,52 @@ Status Server::Listen() {
   return Status::Ok();
 }
 
-void Server::StopAccepting() {
+void Server::BeginDrain() {
+  draining_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   if (pool_) pool_->Drain();
+}
+
+void Server::AbortAll(const std::string& why) {
+  std::vector<std::shared_ptr<Session>> sessions;
+  {
+    std::lock_guard lock(sessions_mu_);
+    abort_reason_ = why;
+    for (auto& weak : sessions_) {
+      if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    }
+  }
+  aborted_ = true;
+  const unsigned unanswered = in_flight_;
+  const unsigned queued = admission_.AbortQueued();
+  for (auto& session : sessions) session->AbortExecutions(ErrorCode::kOverloaded, why);
+  spdlog::warn("stopping {} unanswered requests ({} of them queued): {}", unanswered, queued, why);
+}
+
+std::string Server::abort_reason() const {
+  std::lock_guard lock(sessions_mu_);
+  return abort_reason_;
+}
+
+std::shared_ptr<const void> Server::TrackRequest() {
+  ++in_flight_;
+  return {nullptr, [this](const void*) { --in_flight_; }};
 }
 
 void Server::Accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& ec,
                                                         stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(*this, std::move(socket))->Start();
+    if (!ec) {
+      auto session = std::make_shared<Session>(*this, std::move(socket));
+      {
+        std::lock_guard lock(sessions_mu_);
+        std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+        sessions_.push_back(session);
+      }
+      session->Start();
+    }
     Accept();
   });
 }

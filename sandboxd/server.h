@@ -2,12 +2,14 @@
 // SO_PEERCRED, every accepted request answered exactly once.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "admission.h"
 #include "execution.h"
@@ -24,8 +26,24 @@ class Server {
   Server(boost::asio::io_context& io, const Services& services);
   // Binds the socket (replacing a stale one) and starts accepting.
   Status Listen();
-  // Stops accepting; running requests finish.
-  void StopAccepting();
+  // SIGTERM: stops accepting connections, and answers new requests on open ones OVERLOADED;
+  // requests already accepted go on.
+  void BeginDrain();
+  // Ends every accepted request that is not answered yet: running sandboxes are killed and
+  // queued requests dropped from the queue, each answered OVERLOADED: `why`.
+  void AbortAll(const std::string& why);
+  // True when every accepted request has been answered and every answer has gone into its
+  // client's socket (or that client is gone).
+  bool Idle() const { return in_flight_ == 0 && unsent_answers_ == 0; }
+  unsigned unanswered() const { return in_flight_; }
+  bool draining() const { return draining_; }
+  bool aborted() const { return aborted_; }
+  std::string abort_reason() const;
+  // A token held while one accepted request is unanswered (PreparedRequest::in_flight).
+  std::shared_ptr<const void> TrackRequest();
+  // Sessions count the answers they have yet to write (queued on their strand or in their
+  // writer), so the shutdown does not stop the event loop under them.
+  void CountUnsentAnswers(long delta) { unsent_answers_ += delta; }
   // Launches the warm pool of the default image (config warm_sandboxes; 0 disables it).
   void StartWarmPool();
   WarmPool* pool() { return pool_.get(); }
@@ -45,6 +63,13 @@ class Server {
   const Services& services_;
   Admission admission_;
   std::shared_ptr<WarmPool> pool_;
+  mutable std::mutex sessions_mu_;
+  std::vector<std::weak_ptr<Session>> sessions_;
+  std::atomic<unsigned> in_flight_ = 0;
+  std::atomic<long> unsent_answers_ = 0;
+  std::atomic<bool> draining_ = false;
+  std::atomic<bool> aborted_ = false;
+  std::string abort_reason_;  // under sessions_mu_
   boost::asio::local::stream_protocol::acceptor acceptor_;
   std::mutex artifacts_mu_;
   std::unique_ptr<ArtifactService> artifacts_;

@@ -27,5 +27,24 @@ TEST(Admission, RunsUpToSlotsQueuesThenRefuses) {
   EXPECT_EQ(admission.running(), 0U);
 }
 
+TEST(Admission, AbortQueuedAnswersEveryWaitingRequestOnce) {
+  Admission admission(1, 3);
+  std::vector<unsigned> started;
+  int aborted = 0;
+  auto start = [&](unsigned slot) { started.push_back(slot); };
+  auto abort = [&] { ++aborted; };
+  EXPECT_TRUE(admission.Submit(start, abort));  // runs
+  EXPECT_TRUE(admission.Submit(start, abort));  // queued
+  EXPECT_TRUE(admission.Submit(start, abort));  // queued
+  EXPECT_EQ(admission.AbortQueued(), 2U);
+  EXPECT_EQ(aborted, 2);
+  EXPECT_EQ(admission.queued(), 0U);
+  admission.Release(started[0]);  // nothing left to start
+  EXPECT_EQ(started.size(), 1U);
+  EXPECT_EQ(admission.running(), 0U);
+  EXPECT_EQ(admission.AbortQueued(), 0U);
+  EXPECT_EQ(aborted, 2);
+}
+
 }  // namespace
 }  // namespace sandboxd

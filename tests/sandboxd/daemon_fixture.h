@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,6 +114,23 @@ class DaemonProcess {
   const std::string& socket_path() const { return socket_; }
   pid_t pid() const { return pid_; }
   bool alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+  void Signal(int signal) const {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
+  // Waits up to `limit` for the daemon to exit; its wait status, or nullopt if it still runs.
+  std::optional<int> WaitExit(std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+  }
 
   Client Connect() const {
     auto client = Client::Connect(socket_);

@@ -124,6 +124,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "spill_dir", config.spill_dir);
     Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
     Read(doc, "drain_timeout_s", config.drain_timeout_s);
+    Read(doc, "zygotes", config.zygotes);
+    Read(doc, "zygote_module_dir", config.zygote_module_dir);
     if (doc.contains("max_spill_mb"))
       config.max_spill_bytes = doc["max_spill_mb"].get<std::uint64_t>() << 20;
     if (auto it = doc.find("limits"); it != doc.end()) {

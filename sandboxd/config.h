@@ -63,6 +63,11 @@ struct NodeConfig {
   // queued then is stopped and answered OVERLOADED (retry elsewhere or after the restart). The
   // unit's TimeoutStopSec must exceed it. 0: stop them at once.
   std::uint64_t drain_timeout_s = 60;
+  // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
+  // interpreter; requests with external artifacts still start one. `zygote_module_dir` holds
+  // the zygote's extension (empty: the installed one, else the build tree's).
+  bool zygotes = true;
+  std::string zygote_module_dir;
   SandboxLimits limits;
   ArtifactsConfig artifacts;  // the "artifacts" object; see artifacts/README.md
 };

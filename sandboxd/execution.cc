@@ -211,7 +211,17 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
       launch.set_max_open_files(limits.max_open_files);
       launch.set_max_file_bytes(limits.work_bytes);
       launch.set_hostname("sandbox");
-      for (const char* arg : {"/usr/bin/python3", "-I", "-B", "/sandbox/runtime/runner.py"})
+      // A zygote forks the sandbox when there is nothing to mount from the host (artifacts and
+      // bundles are bound at a launch); its command line names it, the UDF's env is set after
+      // the fork.
+      const auto& config = self->services_.config;
+      const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty() &&
+                               options.artifacts_dir.empty() && options.site_dir.empty();
+      launch.set_from_zygote(from_zygote);
+      if (from_zygote) launch.set_zygote_module_dir(config.zygote_module_dir);
+      for (const char* arg :
+           {"/usr/bin/python3", "-I", "-B",
+            from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
         launch.add_argv(arg);
       // The image's preloads, imported by the runner before it waits for its request.
       for (const auto& module : self->image_.preload) launch.add_argv("--preload=" + module);

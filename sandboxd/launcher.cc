@@ -20,7 +20,10 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/descriptors.h"
+#include "sandbox_host.h"
 #include "sandboxd/framing.h"
+#include "zygotes.h"
 
 namespace sandboxd {
 namespace {
@@ -35,25 +38,6 @@ std::size_t g_argv_length = 0;
 std::map<pid_t, UniqueFd> g_liveness_pipes;
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-Status WriteProcFile(const std::string& path, const std::string& text) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return {ErrorCode::kInternal, Errno("open " + path)};
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    return {ErrorCode::kInternal, Errno("write " + path)};
-  return Status::Ok();
-}
-
-void CloseAllExcept(std::vector<int> keep) {
-  std::sort(keep.begin(), keep.end());
-  unsigned next = 0;
-  for (int fd : keep) {
-    if (static_cast<unsigned>(fd) > next)
-      ::syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
-    next = static_cast<unsigned>(fd) + 1;
-  }
-  ::syscall(SYS_close_range, next, ~0U, 0U);
-}
 
 constexpr unsigned long kNamespaceFlags =
     CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
@@ -115,21 +99,8 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
   launched.pid = static_cast<pid_t>(pid);
   launched.pidfd.reset(pidfd);
 
-  const std::string proc = "/proc/" + std::to_string(pid);
-  // Two unprivileged host ids per slot: one for the sandbox's root (init, which owns the mounts)
-  // and one for the UDF. Host uid 0 is never mapped.
-  Status status =
-      WriteProcFile(proc + "/uid_map", "0 " + std::to_string(request.outside_root_uid()) + " 1\n" +
-                                           std::to_string(kSandboxUid) + " " +
-                                           std::to_string(request.outside_uid()) + " 1\n");
-  if (status.ok()) status = WriteProcFile(proc + "/setgroups", "deny");
-  if (status.ok())
-    status = WriteProcFile(proc + "/gid_map", "0 " + std::to_string(request.outside_root_gid()) +
-                                                  " 1\n" + std::to_string(kSandboxGid) + " " +
-                                                  std::to_string(request.outside_gid()) + " 1\n");
-  for (const auto& procs : request.cgroup_procs()) {
-    if (status.ok()) status = WriteProcFile(procs, std::to_string(pid));
-  }
+  Status status = MapSandboxIds(static_cast<pid_t>(pid), request);
+  if (status.ok()) status = EnterCgroups(static_cast<pid_t>(pid), request);
   if (!status.ok()) {
     ::kill(static_cast<pid_t>(pid), SIGKILL);
     return status;
@@ -195,6 +166,22 @@ StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& 
   return launched;
 }
 
+Status LauncherClient::RestartZygotes() {
+  std::lock_guard lock(mu_);
+  internal::LaunchRequest request;
+  request.set_restart_zygotes(true);
+  std::string payload;
+  request.SerializeToString(&payload);
+  if (Status s = SendFrame(socket_.get(), payload); !s.ok())
+    return {ErrorCode::kInternal, "launcher unreachable: " + s.message()};
+  FrameReader reader(1 << 20, 1);
+  auto frame = reader.ReadOne(socket_.get());
+  internal::LaunchReply reply;
+  if (!frame.ok() || !reply.ParseFromString(frame->payload) || !reply.ok())
+    return {ErrorCode::kInternal, "the launcher did not restart its zygotes"};
+  return Status::Ok();
+}
+
 void RememberLauncherArgv(int argc, char** argv) {
   if (argc < 1) return;
   g_argv_start = argv[0];
@@ -215,6 +202,7 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
   if (sigfd < 0) return 1;
 
   FrameReader reader(16 << 20, kSandboxFdCount);
+  Zygotes zygotes;
   for (;;) {
     pollfd pfds[2] = {{socket_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
     if (::poll(pfds, 2, -1) < 0) {
@@ -225,8 +213,10 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
       signalfd_siginfo info;
       while (::read(sigfd, &info, sizeof(info)) > 0) {
       }
-      for (pid_t reaped; (reaped = ::waitpid(-1, nullptr, WNOHANG | __WALL)) > 0;)
+      for (pid_t reaped; (reaped = ::waitpid(-1, nullptr, WNOHANG | __WALL)) > 0;) {
         g_liveness_pipes.erase(reaped);
+        zygotes.Reaped(reaped);
+      }
     }
     if ((pfds[0].revents & (POLLIN | POLLHUP)) == 0) continue;
     auto state = reader.ReadFrom(socket_fd);
@@ -236,14 +226,22 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
       internal::LaunchRequest request;
       internal::LaunchReply reply;
       UniqueFd pidfd;
-      if (!request.ParseFromString(frame.payload) || frame.fds.size() != kSandboxFdCount) {
+      if (!request.ParseFromString(frame.payload)) {
+        reply.set_error("malformed launch request");
+      } else if (request.restart_zygotes()) {
+        zygotes.StopAll();
+        reply.set_ok(true);
+      } else if (frame.fds.size() != kSandboxFdCount) {
         reply.set_error("malformed launch request");
       } else {
         reply.set_sandbox_id(request.sandbox_id());
         SandboxFds fds{};
         for (int i = 0; i < kSandboxFdCount; ++i)
           fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
-        auto launched = CloneSandbox(request, fds, socket_fd, sigfd);
+        UniqueFd liveness;
+        auto launched = request.from_zygote() ? zygotes.Fork(request, fds, liveness)
+                                              : CloneSandbox(request, fds, socket_fd, sigfd);
+        if (launched.ok() && liveness) g_liveness_pipes[launched->pid] = std::move(liveness);
         if (launched.ok()) {
           reply.set_ok(true);
           reply.set_pid(launched->pid);

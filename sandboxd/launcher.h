@@ -29,6 +29,9 @@ class LauncherClient {
   // Clones one sandbox. Thread-safe; requests are serialized over the one socket.
   StatusOr<LaunchedSandbox> Launch(const internal::LaunchRequest& request, const SandboxFds& fds);
 
+  // Stops every zygote; the next fork of each image starts a fresh one (SIGHUP).
+  Status RestartZygotes();
+
   pid_t pid() const { return pid_; }
   ~LauncherClient();
 

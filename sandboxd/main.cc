@@ -29,6 +29,11 @@ std::string DefaultSeccompPolicy() {
   return SANDBOXD_SOURCE_SECCOMP_POLICY;
 }
 
+std::string DefaultZygoteModuleDir() {
+  if (std::filesystem::exists(SANDBOXD_INSTALLED_ZYGOTE_DIR)) return SANDBOXD_INSTALLED_ZYGOTE_DIR;
+  return SANDBOXD_BUILD_ZYGOTE_DIR;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +53,7 @@ int main(int argc, char** argv) {
   bool foreground = false;
   bool no_cgroups = false;
   bool no_seccomp = false;
+  bool no_zygotes = false;
   std::string log_level = "info";
   std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
       seccomp_policy, memfd_noexec_seal;
@@ -73,6 +79,8 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout-s", drain_timeout_s,
                  "on SIGTERM, how long accepted requests may finish before they are stopped")
       ->check(CLI::Range(std::uint64_t{0}, kMaxDrainTimeoutS));
+  app.add_flag("--no-zygotes", no_zygotes,
+               "start every sandbox's interpreter instead of forking it from a zygote");
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
   app.add_flag("--no-seccomp", no_seccomp, "development only: no syscall filter");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
@@ -105,6 +113,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (config.seccomp_policy_path.empty()) config.seccomp_policy_path = DefaultSeccompPolicy();
+  if (no_zygotes) config.zygotes = false;
+  if (config.zygote_module_dir.empty()) config.zygote_module_dir = DefaultZygoteModuleDir();
 
   // The launcher first: it must be exec'd before this process has any thread.
   auto launcher = LauncherClient::Start();
@@ -195,6 +205,11 @@ int main(int argc, char** argv) {
                         policy.status().message());
         }
       }
+      // Fresh zygotes: a new address layout and hash seed for the children to come.
+      if (Status s = services.launcher->RestartZygotes(); !s.ok())
+        spdlog::error("SIGHUP: {}", s.message());
+      else if (config.zygotes)
+        spdlog::info("SIGHUP: zygotes restarted");
       wait_reload();
     });
   };

@@ -15,7 +15,7 @@ packages=(build-essential cmake pkg-config protobuf-compiler libprotobuf-dev lib
   libseccomp-dev libcap-dev libzip-dev libcurl4-openssl-dev libsystemd-dev libgtest-dev
   libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   debootstrap python3 python3-numpy python3-pandas clang-format clang-tidy
-  libssl-dev openssl python3-dev python3-sklearn)
+  libssl-dev openssl python3-dev python3-sklearn bubblewrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,5 +43,6 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null
 # The default image, and the deep-learning one (torch, xgboost, matplotlib, ...; the `ml` tests).
-runtime_images/build-image python3.11
-runtime_images/build-image python3.11-ml
+# --rebuild replaces an image only when its manifest changed (an up-to-date one is kept).
+runtime_images/build-image python3.11 --rebuild
+runtime_images/build-image python3.11-ml --rebuild

@@ -30,13 +30,13 @@ std::uint32_t GetLe32(const char* in) {
 
 Status SendFrame(int socket_fd, std::string_view payload, std::span<const int> fds) {
   if (payload.size() > UINT32_MAX) return {ErrorCode::kInternal, "frame too large to send"};
-  if (fds.size() > kMaxFdsPerFrame)
+  if (fds.size() > kMaxFdsAnyFrame)
     return {ErrorCode::kInternal, "too many descriptors for one frame"};
   char prefix[kPrefixBytes];
   PutLe32(prefix, static_cast<std::uint32_t>(payload.size()));
 
   // The descriptors go with the first sendmsg, which always carries the prefix.
-  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)> control{};
+  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsAnyFrame)> control{};
   std::size_t sent_total = 0;
   const std::size_t total = kPrefixBytes + payload.size();
   bool fds_sent = fds.empty();
@@ -94,7 +94,7 @@ StatusOr<FrameReader::ReadState> FrameReader::ReadFrom(int socket_fd) {
   const std::size_t old_size = buffer_.size();
   buffer_.resize(old_size + want);
 
-  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame * 2)> control{};
+  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsAnyFrame * 2)> control{};
   iovec iov{buffer_.data() + old_size, want};
   msghdr msg{};
   msg.msg_iov = &iov;

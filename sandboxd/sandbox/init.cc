@@ -5,6 +5,7 @@
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -16,12 +17,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <vector>
 
+#include "sandbox/descriptors.h"
 #include "sandbox/init_report.h"
 #include "sandbox/limits_view.h"
 #include "sandbox/sandbox_spec.h"
@@ -88,10 +93,104 @@ void EndEverything() {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   LimitsView limits;
-  if (auto err = SetUpMountNamespace(request, limits); !err.empty()) FailSetup(status_fd, err);
+  if (auto err = SetUpMountNamespace(request, limits, MountLayout::kPivotIntoImage); !err.empty())
+    FailSetup(status_fd, err);
   if (auto err = SetUpNetworkNamespace(); !err.empty()) FailSetup(status_fd, err);
   if (auto err = SetUpUtsNamespace(request.hostname()); !err.empty()) FailSetup(status_fd, err);
+  SuperviseSandbox(request, fds, limits, UdfStart::kExec);
+  ::_exit(1);  // not reached: with kExec the UDF execs or exits
+}
 
+namespace {
+
+// One byte from the launcher on the sync socket; false on EOF (the launcher gave up or died).
+// The classic signals (real-time ones are glibc's or nobody's).
+constexpr int kSignalCount = 32;
+
+bool AwaitLauncher(int sync, char expected) {
+  char got = 0;
+  for (;;) {
+    const ssize_t n = ::read(sync, &got, 1);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1 && got == expected;
+  }
+}
+
+}  // namespace
+
+bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds, int sync,
+                          const MemoryCgroupFds& memory) {
+  const int status_fd = fds.fd[kStatusFd];
+  // The zygote's interpreter set dispositions of its own (SIGINT's handler, SIGPIPE and SIGXFSZ
+  // ignored): init runs with the defaults, and the UDF gets the interpreter's back.
+  std::array<struct sigaction, kSignalCount> interpreter{};
+  for (int sig = 1; sig < kSignalCount; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (::sigaction(sig, nullptr, &interpreter[static_cast<std::size_t>(sig)]) == 0)
+      ::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // The launcher is the parent (CLONE_PARENT): die with it, not with the zygote, which may be
+  // restarted while its children run.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  ::prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
+  // Nothing of the zygote's survives: only the sandbox's descriptors, the sync socket and the
+  // memory cgroup's files.
+  std::vector<int> keep(fds.fd, fds.fd + kSandboxFdCount);
+  keep.push_back(sync);
+  for (int fd : {memory.limit, memory.usage, memory.stat}) {
+    if (fd >= 0) keep.push_back(fd);
+  }
+  CloseAllExcept(keep);
+
+  // 'C': the launcher moved this process into the sandbox's cgroups.
+  if (!AwaitLauncher(sync, 'C')) ::_exit(1);
+  // Still host root, in a mount namespace of its own (a copy of the zygote's) and PID 1 of a new
+  // pid namespace: the per-sandbox mounts go on now. The user namespace that comes next locks
+  // them all (they come from a more privileged namespace), as the UDF's nested one does today.
+  LimitsView limits;
+  limits.AdoptCgroupFiles(memory.limit, memory.usage, memory.stat, memory.v2);
+  if (auto err = SetUpMountNamespace(request, limits, MountLayout::kInZygoteRoot); !err.empty())
+    FailSetup(status_fd, err);
+
+  // The slot's own user namespace, owned by its unprivileged root uid (F12), as a launched
+  // sandbox's is; the launcher writes its id maps ('U' asks, 'G' says they are written).
+  if (::setresgid(request.outside_root_gid(), request.outside_root_gid(),
+                  request.outside_root_gid()) != 0 ||
+      ::setresuid(request.outside_root_uid(), request.outside_root_uid(),
+                  request.outside_root_uid()) != 0)
+    FailSetup(status_fd, std::string("become the slot's root uid: ") + std::strerror(errno));
+  if (::unshare(CLONE_NEWUSER) != 0)
+    FailSetup(status_fd, std::string("create the user namespace: ") + std::strerror(errno));
+  if (::write(sync, "U", 1) != 1 || !AwaitLauncher(sync, 'G')) ::_exit(1);
+  if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
+    FailSetup(status_fd, std::string("become the sandbox's root: ") + std::strerror(errno));
+  // Changing credentials cleared the parent-death signal: set it again, then make sure the
+  // launcher did not die in between (its end of the socket would be closed).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  pollfd alive{sync, POLLIN, 0};
+  if (::poll(&alive, 1, 0) != 0) ::_exit(1);
+  ::close(sync);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  // The rest of the namespaces belong to the slot's user namespace, as a launched sandbox's do.
+  if (::unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) != 0)
+    FailSetup(status_fd, std::string("unshare the sandbox's namespaces: ") + std::strerror(errno));
+  if (auto err = SetUpNetworkNamespace(); !err.empty()) FailSetup(status_fd, err);
+  if (auto err = SetUpUtsNamespace(request.hostname()); !err.empty()) FailSetup(status_fd, err);
+  const bool udf = SuperviseSandbox(request, fds, limits, UdfStart::kReturn);
+  for (int sig = 1; sig < kSignalCount; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP)
+      ::sigaction(sig, &interpreter[static_cast<std::size_t>(sig)], nullptr);
+  }
+  return udf;
+}
+
+bool SuperviseSandbox(const internal::LaunchRequest& request, const SandboxFds& fds,
+                      LimitsView& limits, UdfStart start) {
+  const int status_fd = fds.fd[kStatusFd];
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -118,7 +217,11 @@ void EndEverything() {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    RunUdfProcess(request, fds, channel[1], doorbell[1]);
+    RunUdfProcess(request, fds, channel[1], doorbell[1], start);
+    // Only with kReturn: this is the UDF, confined, with its descriptors in place; init's
+    // descriptors that the placement closed must not be closed again by their owners.
+    limits.Forget();
+    return true;
   }
   ::close(channel[1]);
   ::close(doorbell[1]);

@@ -198,11 +198,21 @@ LimitsView::~LimitsView() {
   }
 }
 
+void LimitsView::AdoptCgroupFiles(int limit_fd, int usage_fd, int stat_fd, bool v2) {
+  limit_fd_ = limit_fd;
+  usage_fd_ = usage_fd;
+  stat_fd_ = stat_fd;
+  v2_ = v2;
+}
+
+void LimitsView::Forget() { meminfo_fd_ = limit_fd_ = usage_fd_ = stat_fd_ = -1; }
+
 std::string LimitsView::SetUp(const internal::LaunchRequest& request, const std::string& root) {
   request_limit_ = request.memory_bytes();
   host_total_ = ParseKeyValues(ReadPath(root + "/proc/meminfo"))["MemTotal:"] * 1024;
   // The memory cgroup's files, opened while the host's cgroupfs is still in this mount tree.
   for (const std::string& procs : request.cgroup_procs()) {
+    if (limit_fd_ >= 0) break;  // adopted
     const std::string dir = procs.substr(0, procs.rfind('/'));
     const bool v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
     const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;

@@ -24,6 +24,12 @@ class LimitsView {
   // `root`/tmp is (a scratch tmpfs is mounted there for a moment and detached again; the files
   // bound from it keep it alive). Returns an error text, or "".
   std::string SetUp(const internal::LaunchRequest& request, const std::string& root);
+  // The memory cgroup's limit, usage and statistics files, opened by someone who could see the
+  // cgroupfs (the launcher, for a zygote's child); SetUp then opens none itself. Takes them.
+  void AdoptCgroupFiles(int limit_fd, int usage_fd, int stat_fd, bool v2);
+  // Lets go of every descriptor without closing it (the UDF, forked from init, closed or
+  // replaced them all when it placed its own).
+  void Forget();
   // Rewrites /proc/meminfo from the memory cgroup's limit, usage and page cache as they are now.
   // The file keeps its length, so a reader never sees half of a shorter one.
   void Refresh();

@@ -52,14 +52,67 @@ std::string Touch(const std::string& path) {
   return "";
 }
 
+// A read-only tmpfs at `dev` with the five harmless character devices, bound from the host's
+// /dev, the fd symlinks, and an empty folder for shm.
+std::string MakeDev(const std::string& dev) {
+  if (auto err = Tmpfs(dev, 1 << 20, 64, "0755", MS_NOSUID | MS_NOEXEC); !err.empty()) return err;
+  for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
+    const std::string target = dev + "/" + node;
+    if (auto err = Touch(target); !err.empty()) return err;
+    if (auto err = Mount(std::string("/dev/") + node, target, nullptr, MS_BIND); !err.empty())
+      return err;
+    // Read-only mounts still let a character device be written (writes bypass the mount).
+    if (auto err =
+            Mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_RDONLY);
+        !err.empty())
+      return err;
+  }
+  for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"},
+                                 {"stdin", "/proc/self/fd/0"},
+                                 {"stdout", "/proc/self/fd/1"},
+                                 {"stderr", "/proc/self/fd/2"}}) {
+    if (::symlink(to, (dev + "/" + name).c_str()) != 0)
+      return Fail("symlink /dev/" + std::string(name));
+  }
+  if (::mkdir((dev + "/shm").c_str(), 0755) != 0) return Fail("mkdir /dev/shm");
+  return Mount("", dev, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+               "size=1048576,nr_inodes=64,mode=0755");
+}
+
 }  // namespace
 
-std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits) {
-  // Nothing we mount may propagate back to the host.
+std::string SetUpZygoteMountNamespace(const std::string& rootfs, const std::string& runtime_dir,
+                                      const std::string& module_dir) {
+  if (auto err = Mount("", "/", nullptr, MS_REC | MS_PRIVATE); !err.empty()) return err;
+  if (auto err = BindReadOnly(rootfs, rootfs, 0); !err.empty()) return err;
+  if (auto err = BindReadOnly(runtime_dir, rootfs + "/sandbox/runtime", 0); !err.empty())
+    return err;
+  if (auto err = BindReadOnly(module_dir, rootfs + "/sandbox/work", 0); !err.empty()) return err;
+  // Every child's /dev, read-only: nothing in it can change (each child mounts its own shm).
+  if (auto err = MakeDev(rootfs + "/dev"); !err.empty()) return err;
+  // Imports that want a scratch folder (matplotlib's config and font cache) get one; each child
+  // mounts its own /tmp over it.
+  if (auto err =
+          Tmpfs(rootfs + "/tmp", 64ULL << 20, 4096, "1777", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      !err.empty())
+    return err;
+  if (::chdir(rootfs.c_str()) != 0) return Fail("chdir to the zygote's root");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");
+  if (::umount2(".", MNT_DETACH) != 0) return Fail("detach the old root");
+  if (::chdir("/") != 0) return Fail("chdir /");
+  return "";
+}
+
+std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits,
+                                MountLayout layout) {
+  // Nothing we mount may propagate back to the host (or to the zygote).
   if (auto err = Mount("", "/", nullptr, MS_REC | MS_PRIVATE); !err.empty()) return err;
 
-  const std::string root = request.rootfs();
-  if (auto err = BindReadOnly(root, root, 0); !err.empty()) return err;
+  const bool pivot = layout == MountLayout::kPivotIntoImage;
+  const std::string root = pivot ? request.rootfs() : "";
+  if (pivot) {
+    if (auto err = BindReadOnly(root, root, 0); !err.empty()) return err;
+  }
 
   if (auto err = Mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
       !err.empty())
@@ -86,34 +139,12 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
   // it borrows that mount point for a moment).
   if (auto err = limits.SetUp(request, root); !err.empty()) return err;
 
-  // A minimal /dev: the five harmless character devices, bound from the host, and a private shm.
-  const std::string dev = root + "/dev";
-  if (auto err = Tmpfs(dev, 1 << 20, 64, "0755", MS_NOSUID | MS_NOEXEC); !err.empty()) return err;
-  for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
-    const std::string target = dev + "/" + node;
-    if (auto err = Touch(target); !err.empty()) return err;
-    if (auto err = Mount(std::string("/dev/") + node, target, nullptr, MS_BIND); !err.empty())
-      return err;
-    // Read-only mounts still let a character device be written (writes bypass the mount).
-    if (auto err =
-            Mount("", target, nullptr, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC | MS_RDONLY);
-        !err.empty())
-      return err;
+  // A minimal /dev (a zygote's tree has one already), and a private shm.
+  if (pivot) {
+    if (auto err = MakeDev(root + "/dev"); !err.empty()) return err;
   }
-  for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"},
-                                 {"stdin", "/proc/self/fd/0"},
-                                 {"stdout", "/proc/self/fd/1"},
-                                 {"stderr", "/proc/self/fd/2"}}) {
-    if (::symlink(to, (dev + "/" + name).c_str()) != 0)
-      return Fail("symlink /dev/" + std::string(name));
-  }
-  if (::mkdir((dev + "/shm").c_str(), 0755) != 0) return Fail("mkdir /dev/shm");
-  if (auto err = Tmpfs(dev + "/shm", request.shm_bytes(), request.max_inodes(), "1777",
+  if (auto err = Tmpfs(root + "/dev/shm", request.shm_bytes(), request.max_inodes(), "1777",
                        MS_NOSUID | MS_NODEV | MS_NOEXEC);
-      !err.empty())
-    return err;
-  if (auto err = Mount("", dev, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
-                       "size=1048576,nr_inodes=64,mode=0755");
       !err.empty())
     return err;
 
@@ -127,7 +158,12 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
   if (auto err =
           Tmpfs(work, request.work_bytes(), request.max_inodes(), "0755",
                 MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "uid=" + std::to_string(kSandboxUid) + ",gid=" + std::to_string(kSandboxGid));
+                // Owner ids are read in the mounting process's user namespace: the sandbox's
+                // own when init mounts it, the host's when a zygote's child (still host root)
+                // does, where the UDF's uid is the slot's.
+                pivot ? "uid=" + std::to_string(kSandboxUid) + ",gid=" + std::to_string(kSandboxGid)
+                      : "uid=" + std::to_string(request.outside_uid()) +
+                            ",gid=" + std::to_string(request.outside_gid()));
       !err.empty())
     return err;
   if (::mkdir((work + "/Temp").c_str(), 0755) != 0) return Fail("mkdir Temp");
@@ -135,14 +171,20 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
     if (auto err = BindReadOnly(request.artifacts_dir(), work + "/Temp", MS_NOEXEC); !err.empty())
       return err;
   }
-  if (auto err = BindReadOnly(request.runtime_dir(), root + "/sandbox/runtime", 0); !err.empty())
-    return err;
+  if (pivot) {  // a zygote's tree has the runner already
+    if (auto err = BindReadOnly(request.runtime_dir(), root + "/sandbox/runtime", 0); !err.empty())
+      return err;
+  }
   if (!request.site_dir().empty()) {
     // Installed bundles may hold compiled extensions, so this one read-only bind keeps exec.
     if (auto err = BindReadOnly(request.site_dir(), root + "/sandbox/site", 0); !err.empty())
       return err;
   }
 
+  if (!pivot) {
+    if (::chdir("/sandbox/work") != 0) return Fail("chdir /sandbox/work");
+    return "";
+  }
   // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
   if (::chdir(root.c_str()) != 0) return Fail("chdir to the new root");
   if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");

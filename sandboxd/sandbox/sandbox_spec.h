@@ -34,9 +34,46 @@ struct SandboxFds {
 [[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
                                  int launcher_alive);
 
+// The memory cgroup's files for the limits view, opened by the launcher (-1: none).
+struct MemoryCgroupFds {
+  int limit = -1;
+  int usage = -1;
+  int stat = -1;
+  bool v2 = false;
+};
+
+// A sandbox forked from a zygote (the zygote's extension calls it in the child of its clone):
+// PID 1 of a new pid namespace, in a copy of the zygote's mount namespace, still host root. It
+// sets up the per-sandbox mounts, takes the slot's user namespace (the launcher maps it, over
+// `sync`), unshares the other namespaces, then supervises as init. Returns (true) only in the
+// UDF, confined, which goes on in the zygote's interpreter; false never (init exits).
+bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds, int sync,
+                          const MemoryCgroupFds& memory);
+
+// How the UDF starts once it is confined: by exec'ing the request's argv (a sandbox cloned by the
+// launcher), or by returning into the interpreter it was forked from (a zygote's child).
+enum class UdfStart { kExec, kReturn };
+
+// After the namespaces are set up, as PID 1: forks the UDF, then reaps, watches the seccomp
+// listener and the limits doorbell, ends everything when the UDF ends, reports and exits. Returns
+// (true) only in the UDF, and only with kReturn.
+bool SuperviseSandbox(const internal::LaunchRequest& request, const SandboxFds& fds,
+                      LimitsView& limits, UdfStart start);
+
+// Where the sandbox's tree is built. kPivotIntoImage: init starts in the host's mount tree, binds
+// the image read-only and pivots into it. kInZygoteRoot: the process already lives in a copy of
+// a zygote's tree (the image and the runner, read-only); only the per-sandbox mounts are added.
+enum class MountLayout { kPivotIntoImage, kInZygoteRoot };
+
 // One file per isolation concern (nsjail's layout); each returns an error text or "".
 // `limits` is set up inside it: the sandbox's /proc/meminfo, /proc/stat and /proc/cpuinfo.
-std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits);
+std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits,
+                                MountLayout layout);
+// A zygote's tree, in its own mount namespace: `rootfs` read-only as /, `runtime_dir` at
+// /sandbox/runtime, and `module_dir` at /sandbox/work until the zygote has loaded its extension
+// from it (it detaches it then).
+std::string SetUpZygoteMountNamespace(const std::string& rootfs, const std::string& runtime_dir,
+                                      const std::string& module_dir);
 std::string SetUpNetworkNamespace();
 std::string SetUpUtsNamespace(const std::string& hostname);
 

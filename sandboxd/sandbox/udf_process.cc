@@ -59,8 +59,8 @@ bool WriteSelf(const char* path, const std::string& text) {
 
 }  // namespace
 
-[[noreturn]] void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds,
-                                int channel, int limits_doorbell) {
+void RunUdfProcess(const internal::LaunchRequest& request, const SandboxFds& fds, int channel,
+                   int limits_doorbell, UdfStart start) {
   // No controlling terminal can be reached (TIOCSTI class).
   if (::setsid() < 0) Die(channel, "setsid");
 
@@ -153,6 +153,12 @@ bool WriteSelf(const char* path, const std::string& text) {
     SendListener(channel, static_cast<int>(listener));
   }
 
+  if (start == UdfStart::kReturn) {
+    // The zygote's interpreter goes on as the UDF; init reads EOF on the setup channel as
+    // "started", as it does at execve (the channel is close-on-exec).
+    ::close(channel);
+    return;
+  }
   ::execve(argv[0], argv.data(), envp.data());
   Die(channel, std::string("execve ") + argv[0]);
 }

@@ -674,15 +674,22 @@ os._exit(0)
   RecordCheck("G3 the pickle's command ran on the host", "no", exists ? "yes" : "no", !exists);
 }
 
-// ---- I4: nothing crosses from one request to the next; ASLR is fresh --------------------------
+// ---- I4: nothing crosses from one request to the next (children of one zygote) -------------
 
 constexpr const char* kStateCode = R"py(
+import random, tempfile, uuid
+import numpy as np
+import pandas as pd
 marker = KARGS["marker"]
 libc.shmget.restype = ctypes.c_int
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
 layout = {"heap (id(object()))": id(object()), "libc printf": ctypes.cast(libc.printf, ctypes.c_void_p).value,
           "mmap": libc.mmap(None, 4096, 3, 0x22, -1, 0)}
+draws = {"random": random.random(), "numpy.random": float(np.random.rand()), "uuid4": str(uuid.uuid4()),
+         "tempfile name": next(tempfile._get_candidate_names())}
+obs("draws", json.dumps(draws))
+obs("layout", json.dumps(layout))
 if KARGS["phase"] == "write":
     for path in (f"/tmp/{marker}", f"/dev/shm/{marker}", f"{os.getcwd()}/{marker}"):
         with open(path, "w") as f:
@@ -690,7 +697,8 @@ if KARGS["phase"] == "write":
     libc.shmget(KARGS["key"], 4096, 0o1000 | 0o666)
     import builtins
     builtins.SBX_LEFT_BEHIND = True
-    obs("layout", json.dumps(layout))
+    pd.SBX_LEFT_BEHIND = True
+    os.environ["SBX_LEFT_BEHIND"] = "1"
 else:
     found = [p for p in (f"/tmp/{marker}", f"/dev/shm/{marker}", f"{os.getcwd()}/{marker}") if os.path.exists(p)]
     if libc.shmget(KARGS["key"], 0, 0) >= 0:
@@ -698,7 +706,13 @@ else:
     import builtins
     if hasattr(builtins, "SBX_LEFT_BEHIND"):
         found.append("a module global")
+    if hasattr(pd, "SBX_LEFT_BEHIND"):
+        found.append("an imported module's attribute")
+    if "SBX_LEFT_BEHIND" in os.environ:
+        found.append("an environment variable")
     obs("state left by the previous request", ", ".join(found) or "none")
+    before = json.loads(KARGS["draws"])
+    obs("draws equal to the previous request's", ", ".join(k for k in draws if draws[k] == before[k]) or "none")
     before = json.loads(KARGS["layout"])
     obs("addresses equal to the previous request's", ", ".join(k for k in layout if layout[k] == before[k]) or "none")
     if not IN_SANDBOX:
@@ -711,24 +725,51 @@ else:
 )py";
 
 TEST_F(HostTest, I4NothingCrossesBetweenRequests) {
-  Record({"## I4 state left by one request, looked for by the next (no zygote: fresh exec)", "", "",
-          "", ""});
+  Record({"## I4 state left by one request, looked for by the next (two children of one zygote)",
+          "", "", "", ""});
+  // A daemon of its own, without a warm pool: both requests are forked from one zygote, which
+  // the SIGHUP below restarts.
+  auto daemon = TestDaemon::Start("i4", 3, {"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr) << "a sandboxd for I4 did not start";
   const std::string marker = "sbx-i4-" + std::to_string(::getpid());
   const int key = 0x5bd10000 + ::getpid() % 4096;
-  auto kargs = [&](const char* phase, const std::string& layout) {
-    return nlohmann::json{{"marker", marker}, {"key", key}, {"phase", phase}, {"layout", layout}}
+  auto kargs = [&](const char* phase, const std::string& draws, const std::string& layout) {
+    return nlohmann::json{
+        {"marker", marker}, {"key", key}, {"phase", phase}, {"draws", draws}, {"layout", layout}}
         .dump();
   };
   const Probe probe = Udf("I4", kStateCode);
-  const RunResult first = RunInSandbox(probe, kargs("write", "{}"));
-  const RunResult second = RunInSandbox(probe, kargs("read", OneOf(first, "layout")));
-  const RunResult host_first = RunOnHost(probe, kargs("write", "{}"));
-  const RunResult host_second = RunOnHost(probe, kargs("read", OneOf(host_first, "layout")));
+  const RunResult first = RunInSandbox(probe, kargs("write", "{}", "{}"), daemon.get());
+  const RunResult second = RunInSandbox(
+      probe, kargs("read", OneOf(first, "draws"), OneOf(first, "layout")), daemon.get());
+  const RunResult host_first = RunOnHost(probe, kargs("write", "{}", "{}"));
+  const RunResult host_second =
+      RunOnHost(probe, kargs("read", OneOf(host_first, "draws"), OneOf(host_first, "layout")));
   const std::string left = OneOf(second, "state left by the previous request");
   RecordCheck("I4 state left by the previous request", "none", left, left == "none",
               "host: " + OneOf(host_second, "state left by the previous request"));
+  const std::string draws = OneOf(second, "draws equal to the previous request's");
+  RecordCheck("I4 random, numpy.random, uuid4, tempfile draws equal to the previous request's",
+              "none", draws, draws == "none",
+              "host: " + OneOf(host_second, "draws equal to the previous request's"));
+  // Children of one zygote share its address layout (an accepted risk, SECURITY.md); a restart
+  // of the zygote (SIGHUP, or its hourly one) renews it.
   const std::string same = OneOf(second, "addresses equal to the previous request's");
-  RecordCheck("I4 addresses equal to the previous request's (ASLR)", "none", same, same == "none",
+  Record({"I4 addresses equal to the previous request's (one zygote)", "shared: accepted risk",
+          same, "host: " + OneOf(host_second, "addresses equal to the previous request's"),
+          "ACCEPTED: SECURITY.md"});
+  ::kill(daemon->pid(), SIGHUP);
+  std::string after_restart;
+  // The reload is asynchronous: once a request sees a new layout the zygote was restarted.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    const RunResult third = RunInSandbox(
+        probe, kargs("read", OneOf(first, "draws"), OneOf(first, "layout")), daemon.get());
+    after_restart = OneOf(third, "addresses equal to the previous request's");
+    if (after_restart.find("heap") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  RecordCheck("I4 heap address equal to the first request's after SIGHUP restarted the zygote",
+              "(no heap)", after_restart, after_restart.find("heap") == std::string::npos,
               "host: " + OneOf(host_second, "addresses equal to the previous request's"));
 }
 

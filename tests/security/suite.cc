@@ -550,7 +550,7 @@ void PrintTable() {
   cell("observed", widths[2]);
   cell("host control", widths[3]);
   out << "result\n" << rule << "\n";
-  int pass = 0, fail = 0, skip = 0, na = 0;
+  int pass = 0, fail = 0, skip = 0, na = 0, accepted = 0;
   for (const Row& row : rows) {
     if (row.probe.rfind("## ", 0) == 0) {
       out << row.probe << "\n";
@@ -567,12 +567,14 @@ void PrintTable() {
       ++fail;
     else if (row.result.rfind("SKIP", 0) == 0)
       ++skip;
+    else if (row.result.rfind("ACCEPTED", 0) == 0)
+      ++accepted;
     else
       ++na;
   }
   out << rule << "\n"
       << pass << " passed, " << fail << " failed, " << skip << " skipped (no host control), " << na
-      << " not applicable\n";
+      << " not applicable, " << accepted << " accepted risks (SECURITY.md)\n";
   if (fail > 0) {
     out << "\nFAILED:\n";
     for (const Row& row : rows) {

@@ -20,6 +20,9 @@ namespace sandboxd {
 
 constexpr std::uint32_t kDefaultMaxFrameBytes = 64U << 20;
 constexpr std::size_t kMaxFdsPerFrame = 8;
+// What any frame may carry at all (the launcher's frames to a zygote carry 11); a reader still
+// takes no more than its own max_fds.
+constexpr std::size_t kMaxFdsAnyFrame = 16;
 
 struct Frame {
   std::string payload;

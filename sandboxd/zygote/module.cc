@@ -1,0 +1,146 @@
+// _sandboxd_zygote: the zygote's one C entry point, a CPython extension built for the image's
+// Python (sandboxd_runtime/zygote.py imports it once numpy, pandas and the runner are loaded).
+// serve() is the zygote's loop: for each fork request from the launcher it clones a sandbox
+// (sandbox/init.cc, RunZygoteSandboxInit) and answers with the child's pid and pidfd. It returns
+// only in a sandbox's UDF, confined, with the environment and CPU count the UDF is to have; or
+// None when the launcher hangs up.
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "launcher.pb.h"
+#include "sandbox/sandbox_spec.h"
+#include "sandboxd/framing.h"
+
+namespace sandboxd {
+namespace {
+
+// The sandbox's seven descriptors, its sync socket, and the memory cgroup's three files (or none).
+constexpr std::size_t kMaxFds = kSandboxFdCount + 4;
+
+void Answer(int socket, const internal::LaunchReply& reply, int pidfd) {
+  std::string payload;
+  reply.SerializeToString(&payload);
+  // A launcher that cannot be answered has gone; the next read ends the loop.
+  if (pidfd >= 0) {
+    (void)SendFrame(socket, payload, std::span<const int>(&pidfd, 1));
+  } else {
+    (void)SendFrame(socket, payload);
+  }
+}
+
+PyObject* ChildTuple(const internal::LaunchRequest& request) {
+  PyObject* env = PyList_New(0);
+  if (env == nullptr) return nullptr;
+  for (const auto& var : request.env()) {
+    PyObject* item =
+        PyUnicode_DecodeFSDefaultAndSize(var.data(), static_cast<Py_ssize_t>(var.size()));
+    if (item == nullptr || PyList_Append(env, item) != 0) {
+      Py_XDECREF(item);
+      Py_DECREF(env);
+      return nullptr;
+    }
+    Py_DECREF(item);
+  }
+  return Py_BuildValue("(NI)", env, request.cpu_count());
+}
+
+PyObject* Serve(PyObject* /*self*/, PyObject* args) {
+  int socket = -1;
+  if (PyArg_ParseTuple(args, "i", &socket) == 0) return nullptr;
+  {
+    internal::LaunchReply ready;
+    ready.set_ok(true);
+    Answer(socket, ready, -1);
+  }
+  FrameReader reader(16U << 20, kMaxFds);
+  for (;;) {
+    // Blocking with the GIL held is right here: the zygote has no other thread.
+    auto frame = reader.ReadOne(socket);
+    if (!frame.ok()) Py_RETURN_NONE;  // the launcher hung up, or stops this zygote
+    internal::LaunchRequest request;
+    internal::LaunchReply reply;
+    const std::size_t nfds = frame->fds.size();
+    if (!request.ParseFromString(frame->payload) ||
+        (nfds != kSandboxFdCount + 1 && nfds != kSandboxFdCount + 4)) {
+      reply.set_error("malformed fork request");
+      Answer(socket, reply, -1);
+      continue;
+    }
+    reply.set_sandbox_id(request.sandbox_id());
+    SandboxFds fds{};
+    for (int i = 0; i < kSandboxFdCount; ++i)
+      fds.fd[i] = frame->fds[static_cast<std::size_t>(i)].get();
+    const int sync = frame->fds[kSandboxFdCount].get();
+    MemoryCgroupFds memory;
+    if (nfds == kMaxFds) {
+      memory.limit = frame->fds[kSandboxFdCount + 1].get();
+      memory.usage = frame->fds[kSandboxFdCount + 2].get();
+      memory.stat = frame->fds[kSandboxFdCount + 3].get();
+      memory.v2 = request.memory_cgroup_v2();
+    }
+    int pidfd = -1;
+    PyOS_BeforeFork();
+    // PID 1 of a new pid namespace, in a copy of this mount namespace, and the launcher's child
+    // rather than ours: it must outlive a zygote that is restarted, and die with the launcher.
+    const long pid = ::syscall(SYS_clone, CLONE_PARENT | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD,
+                               nullptr, &pidfd, nullptr, 0);
+    if (pid == 0) {
+      RunZygoteSandboxInit(request, fds, sync, memory);
+      // The UDF: its descriptors are placed; the frame's numbers are not ours to close.
+      for (auto& fd : frame->fds) (void)fd.release();
+      ::prctl(PR_SET_NAME, "python3", 0, 0, 0);  // init named itself; the UDF is the interpreter
+      PyOS_AfterFork_Child();
+      return ChildTuple(request);
+    }
+    const int clone_errno = errno;
+    PyOS_AfterFork_Parent();
+    if (pid < 0) {
+      reply.set_error(std::string("clone: ") + std::strerror(clone_errno));
+      Answer(socket, reply, -1);
+      continue;
+    }
+    reply.set_ok(true);
+    reply.set_pid(static_cast<std::int32_t>(pid));
+    Answer(socket, reply, pidfd);
+    ::close(pidfd);
+  }
+}
+
+// Detaches the folder the extension was loaded from (the zygote's tree keeps only the image and
+// the runner; every child mounts its work folder there).
+PyObject* Detach(PyObject* /*self*/, PyObject* args) {
+  const char* path = nullptr;
+  if (PyArg_ParseTuple(args, "s", &path) == 0) return nullptr;
+  if (::umount2(path, MNT_DETACH) != 0) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kMethods[] = {
+    {"serve", Serve, METH_VARARGS,
+     "serve(fd): forks sandboxes for the launcher on fd; returns (env, cpu_count) in each UDF"},
+    {"detach", Detach, METH_VARARGS, "detach(path): lazily unmounts path"},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
+                       "_sandboxd_zygote",
+                       "The zygote's fork server (sandboxd/zygote/module.cc).",
+                       -1,
+                       kMethods,
+                       nullptr,
+                       nullptr,
+                       nullptr,
+                       nullptr};
+
+}  // namespace
+}  // namespace sandboxd
+
+PyMODINIT_FUNC PyInit__sandboxd_zygote() { return PyModule_Create(&sandboxd::kModule); }

@@ -1,0 +1,268 @@
+#include "zygotes.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "sandbox/descriptors.h"
+#include "sandbox_host.h"
+#include "sandboxd/framing.h"
+
+namespace sandboxd {
+namespace {
+
+// A zygote imports numpy, pandas and the image's preloads (torch, in the ML image) before it is
+// ready; on a loaded 2-core machine that can take many seconds.
+constexpr int kStartTimeoutMs = 120'000;
+// A fork and the sandbox's own mounts take milliseconds; this only bounds a zygote or a child
+// that hangs, so that the launcher (and every launch behind it) never waits for ever.
+constexpr int kStepTimeoutMs = 20'000;
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::string KeyOf(const internal::LaunchRequest& request) {
+  std::string key =
+      request.rootfs() + '\n' + request.runtime_dir() + '\n' + request.zygote_module_dir();
+  for (const auto& arg : request.argv()) key += '\n' + arg;
+  return key;
+}
+
+// Waits for `fd` to be readable; false on timeout or error.
+bool WaitReadable(int fd, int timeout_ms) {
+  pollfd pfd{fd, POLLIN, 0};
+  for (;;) {
+    const int n = ::poll(&pfd, 1, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1;
+  }
+}
+
+// One byte from the sandbox on the sync socket, within the step's time.
+bool AwaitSandbox(int sync, char expected) {
+  if (!WaitReadable(sync, kStepTimeoutMs)) return false;
+  char got = 0;
+  return ::read(sync, &got, 1) == 1 && got == expected;
+}
+
+// The memory cgroup's limit, usage and statistics files for the sandbox's limits view, which
+// cannot see the cgroupfs from inside the zygote's tree. None when there is no memory cgroup.
+std::vector<UniqueFd> OpenMemoryFiles(const internal::LaunchRequest& request, bool& v2) {
+  std::vector<UniqueFd> files;
+  for (const std::string& procs : request.cgroup_procs()) {
+    const std::string dir = procs.substr(0, procs.rfind('/'));
+    v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
+    const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;
+    if (!v1 && !v2) continue;
+    static constexpr const char* kV2[] = {"memory.max", "memory.current", "memory.stat"};
+    static constexpr const char* kV1[] = {"memory.limit_in_bytes", "memory.usage_in_bytes",
+                                          "memory.stat"};
+    for (const char* name : v2 ? kV2 : kV1) {
+      files.emplace_back(::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!files.back()) return {};
+    }
+    return files;
+  }
+  return {};
+}
+
+}  // namespace
+
+StatusOr<Zygotes::Zygote> Zygotes::Start(const internal::LaunchRequest& request) {
+  if (request.argv().empty()) return Status(ErrorCode::kInternal, "the zygote has no command");
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return Status(ErrorCode::kInternal, Errno("socketpair for a zygote"));
+  UniqueFd ours(pair[0]);
+  // Host root still (it gives each child its mounts and slot uid), but in namespaces of its own:
+  // its tree is the image, it has no network, and it never runs request code.
+  const long pid =
+      ::syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD,
+                nullptr, nullptr, nullptr, 0);
+  if (pid < 0) {
+    ::close(pair[1]);
+    return Status(ErrorCode::kInternal, Errno("clone a zygote"));
+  }
+  if (pid == 0) {
+    CloseAllExcept({pair[1], 2});  // stderr: the daemon's log
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    sigset_t none;  // the launcher blocks SIGCHLD for its signalfd
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::setsid();
+    if (auto err = SetUpZygoteMountNamespace(request.rootfs(), request.runtime_dir(),
+                                             request.zygote_module_dir());
+        !err.empty()) {
+      std::fprintf(stderr, "sandboxd zygote: %s\n", err.c_str());
+      ::_exit(1);
+    }
+    if (::dup2(pair[1], 3) != 3) ::_exit(1);  // dup2 leaves fd 3 open across exec
+    // stdin and stdout exist (/dev/null), so the interpreter makes sys.stdin and sys.stdout: in
+    // each UDF they are its own fds 0 and 1 (the output pipe), as in a launched runner.
+    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0 || ::dup2(null_fd, 0) != 0 || ::dup2(null_fd, 1) != 1) ::_exit(1);
+    std::vector<char*> argv;
+    for (const auto& arg : request.argv()) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    // Single-threaded while it forks: every math library's pool at one thread. Each child sets
+    // its own from its CPU limit (sandboxd_runtime/zygote.py).
+    const char* envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                          "LANG=C.UTF-8",
+                          "LC_ALL=C.UTF-8",
+                          "HOME=/tmp",
+                          "TMPDIR=/tmp",
+                          "PYTHONDONTWRITEBYTECODE=1",
+                          "MPLBACKEND=Agg",
+                          "OMP_NUM_THREADS=1",
+                          "OPENBLAS_NUM_THREADS=1",
+                          "MKL_NUM_THREADS=1",
+                          "NUMEXPR_NUM_THREADS=1",
+                          nullptr};
+    ::execve(argv[0], argv.data(), const_cast<char**>(envp));
+    std::fprintf(stderr, "sandboxd zygote: execve %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(pair[1]);
+  Zygote zygote;
+  zygote.pid = static_cast<pid_t>(pid);
+  zygote.socket = std::move(ours);
+  zygote.started = std::chrono::steady_clock::now();
+  // It says it is ready once everything is imported.
+  auto fail = [&](const std::string& why) {
+    ::kill(zygote.pid, SIGKILL);
+    return Status(ErrorCode::kInternal, "the zygote of " + request.rootfs() + " " + why);
+  };
+  if (!WaitReadable(zygote.socket.get(), kStartTimeoutMs))
+    return fail("was not ready within " + std::to_string(kStartTimeoutMs / 1000) + " s");
+  FrameReader reader(1 << 20, 0);
+  auto frame = reader.ReadOne(zygote.socket.get());
+  if (!frame.ok()) return fail("ended before it was ready (its error is in the log above)");
+  internal::LaunchReply ready;
+  if (!ready.ParseFromString(frame->payload) || !ready.ok())
+    return fail("did not start: " + ready.error());
+  return zygote;
+}
+
+StatusOr<Zygotes::Zygote*> Zygotes::Get(const internal::LaunchRequest& request) {
+  const std::string key = KeyOf(request);
+  auto it = zygotes_.find(key);
+  if (it != zygotes_.end() && std::chrono::steady_clock::now() - it->second.started > kMaxAge) {
+    Stop(key);
+    it = zygotes_.end();
+  }
+  if (it == zygotes_.end()) {
+    auto started = Start(request);
+    if (!started.ok()) return started.status();
+    it = zygotes_.emplace(key, std::move(*started)).first;
+  }
+  return &it->second;
+}
+
+void Zygotes::Stop(const std::string& key) {
+  auto it = zygotes_.find(key);
+  if (it == zygotes_.end()) return;
+  // Reaped by the launcher's loop; its children are the launcher's and run on.
+  ::kill(it->second.pid, SIGKILL);
+  zygotes_.erase(it);
+}
+
+void Zygotes::StopAll() {
+  while (!zygotes_.empty()) Stop(zygotes_.begin()->first);
+}
+
+void Zygotes::Reaped(pid_t pid) {
+  for (auto it = zygotes_.begin(); it != zygotes_.end(); ++it) {
+    if (it->second.pid == pid) {
+      zygotes_.erase(it);
+      return;
+    }
+  }
+}
+
+StatusOr<LaunchedSandbox> Zygotes::Fork(const internal::LaunchRequest& request,
+                                        const SandboxFds& fds, UniqueFd& liveness) {
+  // A zygote that died or stopped answering is replaced once; a second failure is the answer.
+  for (int attempt = 0;; ++attempt) {
+    auto zygote = Get(request);
+    if (!zygote.ok()) return zygote.status();
+    bool zygote_failed = false;
+    auto forked = ForkFrom(**zygote, request, fds, liveness, zygote_failed);
+    if (forked.ok() || !zygote_failed) return forked;
+    Stop(KeyOf(request));
+    if (attempt == 1) return forked;
+  }
+}
+
+StatusOr<LaunchedSandbox> Zygotes::ForkFrom(Zygote& zygote, const internal::LaunchRequest& request,
+                                            const SandboxFds& fds, UniqueFd& liveness,
+                                            bool& zygote_failed) {
+  int sync_pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pair) != 0)
+    return Status(ErrorCode::kInternal, Errno("socketpair for a sandbox"));
+  UniqueFd sync(sync_pair[0]);
+  UniqueFd theirs(sync_pair[1]);
+  internal::LaunchRequest forwarded = request;
+  bool v2 = false;
+  const std::vector<UniqueFd> memory = OpenMemoryFiles(request, v2);
+  forwarded.set_memory_cgroup_v2(v2);
+  std::vector<int> sent(fds.fd, fds.fd + kSandboxFdCount);
+  sent.push_back(theirs.get());
+  for (const auto& fd : memory) sent.push_back(fd.get());
+  std::string payload;
+  forwarded.SerializeToString(&payload);
+  if (Status s = SendFrame(zygote.socket.get(), payload, sent); !s.ok()) {
+    zygote_failed = true;
+    return Status(ErrorCode::kInternal, "the zygote is unreachable: " + s.message());
+  }
+  theirs.reset();
+
+  if (!WaitReadable(zygote.socket.get(), kStepTimeoutMs)) {
+    zygote_failed = true;
+    return Status(ErrorCode::kInternal, "the zygote did not answer");
+  }
+  FrameReader reader(1 << 20, 1);
+  auto frame = reader.ReadOne(zygote.socket.get());
+  if (!frame.ok()) {
+    zygote_failed = true;
+    return Status(ErrorCode::kInternal, "the zygote ended: " + frame.status().message());
+  }
+  internal::LaunchReply reply;
+  if (!reply.ParseFromString(frame->payload) || reply.sandbox_id() != request.sandbox_id())
+    return Status(ErrorCode::kInternal, "the zygote answered with a malformed reply");
+  if (!reply.ok())
+    return Status(ErrorCode::kInternal, "forking the sandbox failed: " + reply.error());
+  if (frame->fds.size() != 1 || reply.pid() <= 0)
+    return Status(ErrorCode::kInternal, "the zygote sent no pidfd");
+  LaunchedSandbox launched;
+  launched.pid = reply.pid();
+  launched.pidfd = std::move(frame->fds[0]);
+
+  auto fail = [&](Status status) {
+    ::syscall(SYS_pidfd_send_signal, launched.pidfd.get(), SIGKILL, nullptr, 0);
+    return status;
+  };
+  // The child waits for its cgroups ('C'), creates its user namespace ('U'), and waits for its
+  // id maps ('G'); then it is on its own.
+  if (Status s = EnterCgroups(launched.pid, request); !s.ok()) return fail(s);
+  if (::write(sync.get(), "C", 1) != 1)
+    return fail({ErrorCode::kInternal, Errno("start the sandbox")});
+  if (!AwaitSandbox(sync.get(), 'U'))
+    return fail({ErrorCode::kInternal,
+                 "the sandbox's setup failed before its user namespace (see its status report)"});
+  if (Status s = MapSandboxIds(launched.pid, request); !s.ok()) return fail(s);
+  if (::write(sync.get(), "G", 1) != 1)
+    return fail({ErrorCode::kInternal, Errno("start the sandbox")});
+  liveness = std::move(sync);
+  return launched;
+}
+
+}  // namespace sandboxd

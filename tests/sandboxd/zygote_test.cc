@@ -1,0 +1,126 @@
+// Issue 9: sandboxes are forked from one zygote per image; a zygote that dies is replaced; a
+// child's thread pools follow its CPU limit. (What a fork must not share is probe I4 of
+// tests/security.)
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "daemon_fixture.h"
+
+namespace sandboxd::testing {
+namespace {
+
+// The processes whose command line holds `needle` (the zygote's names its script).
+std::vector<pid_t> ProcessesWithCmdline(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+// The zygotes of `daemon`: children of its launcher running zygote.py.
+std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
+  std::vector<pid_t> zygotes;
+  for (pid_t pid : ProcessesWithCmdline("/sandbox/runtime/zygote.py")) {
+    const pid_t launcher = ParentOf(pid);
+    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) zygotes.push_back(pid);
+  }
+  return zygotes;
+}
+
+class ZygoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!DefaultImageBuilt()) GTEST_SKIP() << "image python3.11 is not built in " << ImagesDir();
+  }
+
+  static void ExpectServed(Client& client, std::int64_t value) {
+    Request request;
+    request.output_schema = "typeof(x:long)";
+    request.script = "result = pd.DataFrame({'x': [kargs['v']]})\n";
+    request.script_parameters_json = "{\"v\": " + std::to_string(value) + "}";
+    auto outcome = client.Execute(request);
+    ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+    EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), value);
+  }
+};
+
+TEST_F(ZygoteTest, FreshSandboxesAreForkedFromOneZygotePerImage) {
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  for (int i = 0; i < 3; ++i) ExpectServed(client, i);
+  EXPECT_EQ(ZygotesOf(*daemon).size(), 1U) << "three requests, one zygote";
+}
+
+TEST_F(ZygoteTest, AZygoteThatDiesIsReplacedAndRequestsGoOn) {
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  ExpectServed(client, 1);
+  const auto before = ZygotesOf(*daemon);
+  ASSERT_EQ(before.size(), 1U);
+  ::kill(before[0], SIGKILL);
+  // The launcher notices at its next fork at the latest: either way the request is served.
+  ExpectServed(client, 2);
+  const auto after = ZygotesOf(*daemon);
+  ASSERT_EQ(after.size(), 1U);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_TRUE(daemon->alive());
+}
+
+TEST_F(ZygoteTest, WithoutZygotesEachSandboxStartsItsOwnInterpreter) {
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0", "--no-zygotes"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  ExpectServed(client, 5);
+  EXPECT_TRUE(ZygotesOf(*daemon).empty());
+}
+
+TEST_F(ZygoteTest, AChildsThreadPoolsFollowItsCpuLimit) {
+  // The zygote imports numpy with every pool at one thread; a child of a sandbox allowed two
+  // CPUs gets two OpenBLAS threads and OMP_NUM_THREADS=2, as a fresh interpreter would.
+  DaemonOptions options;
+  options.config_json = R"({"limits": {"cpu_percent": 200}})";
+  options.extra_args = {"--warm-sandboxes", "0"};
+  auto daemon = DaemonProcess::Start(options);
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  Request request;
+  request.output_schema = "typeof(blas:long, omp:string)";
+  request.script =
+      "import os\n"
+      "from threadpoolctl import threadpool_info\n"
+      "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+      "result = pd.DataFrame({'blas': [blas[0] if blas else -1],\n"
+      "                       'omp': [os.environ.get('OMP_NUM_THREADS', '')]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 2);
+  EXPECT_EQ(outcome.result().table.view().GetText(1, 0), "2");
+}
+
+}  // namespace
+}  // namespace sandboxd::testing

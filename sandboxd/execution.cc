@@ -156,131 +156,178 @@ Execution::~Execution() {
   if (services_.cgroups != nullptr) services_.cgroups->Remove(sandbox_id_);
 }
 
+namespace {
+
+// Launches run here, never on an io thread: the launcher answers in milliseconds, but starting an
+// image's zygote takes its imports (seconds for the ML image), and the launcher takes one request
+// at a time.
+asio::thread_pool& LaunchThread() {
+  static auto* pool = new asio::thread_pool(1);
+  return *pool;
+}
+
+}  // namespace
+
+// What a launch needs between the strand (which prepares it) and the launch thread.
+struct Execution::PreparedLaunch {
+  internal::LaunchRequest request;
+  SandboxFds fds{};
+  UniqueFd control_read;
+  UniqueFd write_ends[4];
+  UniqueFd read_ends[4];
+  Clock::time_point start, end;
+};
+
 void Execution::Launch(LaunchOptions options, std::function<void(Status)> launched,
                        std::function<void()> on_idle_exit) {
-  asio::post(strand_, [self = shared_from_this(), options = std::move(options),
-                       launched = std::move(launched),
-                       on_idle_exit = std::move(on_idle_exit)]() mutable {
-    self->on_idle_exit_ = std::move(on_idle_exit);
-    self->launch_status_ = [&]() -> Status {
-      const SandboxLimits& limits = self->services_.config.limits;
-      // fd 3 is a pipe: the runner starts, imports numpy and pandas, and then blocks until the
-      // request is written into it.
-      int control[2];
-      if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
-      UniqueFd control_read(control[0]);
-      self->control_write_.reset(control[1]);
-      if (options.input_memfd) {
-        self->input_memfd_ = std::move(options.input_memfd);
-        self->input_filled_ = true;
-      } else {
-        auto input = CreateMemfd("sandboxd-input");
-        if (!input.ok()) return input.status();
-        self->input_memfd_ = std::move(*input);
-      }
-      auto output_fd = CreateMemfd("sandboxd-result");
-      if (!output_fd.ok()) return output_fd.status();
-      self->output_memfd_ = std::move(*output_fd);
+  asio::post(
+      strand_, [self = shared_from_this(), options = std::move(options),
+                launched = std::move(launched), on_idle_exit = std::move(on_idle_exit)]() mutable {
+        self->on_idle_exit_ = std::move(on_idle_exit);
+        self->launching_ = true;
+        auto prepared = std::make_shared<PreparedLaunch>();
+        if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
+          return self->LaunchDone(std::move(launched), s, *prepared);
+        asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
+          prepared->start = Clock::now();
+          auto sandbox = self->services_.launcher->Launch(prepared->request, prepared->fds);
+          prepared->end = Clock::now();
+          asio::post(self->strand_, [self, prepared, launched = std::move(launched),
+                                     sandbox = std::move(sandbox)]() mutable {
+            if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
+            self->LaunchDone(std::move(launched), sandbox.status(), *prepared);
+          });
+        });
+      });
+}
 
-      // Pipes: the daemon keeps the read ends, the sandbox gets the write ends.
-      UniqueFd write_ends[4];
-      UniqueFd read_ends[4];
-      for (int i = 0; i < 4; ++i) {
-        int p[2];
-        if (::pipe2(p, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
-        read_ends[i].reset(p[0]);
-        write_ends[i].reset(p[1]);
-      }
+Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
+  const SandboxLimits& limits = services_.config.limits;
+  // fd 3 is a pipe: the runner starts, imports numpy and pandas, and then blocks until the
+  // request is written into it.
+  int control[2];
+  if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
+  prepared.control_read.reset(control[0]);
+  control_write_.reset(control[1]);
+  if (options.input_memfd) {
+    input_memfd_ = std::move(options.input_memfd);
+    input_filled_ = true;
+  } else {
+    auto input = CreateMemfd("sandboxd-input");
+    if (!input.ok()) return input.status();
+    input_memfd_ = std::move(*input);
+  }
+  auto output_fd = CreateMemfd("sandboxd-result");
+  if (!output_fd.ok()) return output_fd.status();
+  output_memfd_ = std::move(*output_fd);
 
-      internal::LaunchRequest launch;
-      launch.set_sandbox_id(self->sandbox_id_);
-      launch.set_rootfs(self->image_.rootfs);
-      launch.set_runtime_dir(self->services_.config.runtime_dir);
-      launch.set_artifacts_dir(options.artifacts_dir);
-      launch.set_site_dir(options.site_dir);
-      // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
-      const std::uint32_t udf_id = self->services_.config.sandbox_uid_base + 2 * self->slot_;
-      launch.set_outside_uid(udf_id);
-      launch.set_outside_gid(udf_id);
-      launch.set_outside_root_uid(udf_id + 1);
-      launch.set_outside_root_gid(udf_id + 1);
-      launch.set_tmp_bytes(limits.tmp_bytes);
-      launch.set_work_bytes(limits.work_bytes);
-      launch.set_shm_bytes(limits.shm_bytes);
-      launch.set_max_inodes(limits.max_inodes);
-      launch.set_max_open_files(limits.max_open_files);
-      launch.set_max_file_bytes(limits.work_bytes);
-      launch.set_hostname("sandbox");
-      // A zygote forks the sandbox when there is nothing to mount from the host (artifacts and
-      // bundles are bound at a launch); its command line names it, the UDF's env is set after
-      // the fork.
-      const auto& config = self->services_.config;
-      const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty() &&
-                               options.artifacts_dir.empty() && options.site_dir.empty();
-      launch.set_from_zygote(from_zygote);
-      if (from_zygote) launch.set_zygote_module_dir(config.zygote_module_dir);
-      for (const char* arg :
-           {"/usr/bin/python3", "-I", "-B",
-            from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
-        launch.add_argv(arg);
-      // The image's preloads, imported by the runner before it waits for its request.
-      for (const auto& module : self->image_.preload) launch.add_argv("--preload=" + module);
-      for (const char* var :
-           {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp",
-            "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
-        launch.add_env(var);
-      // What the sandbox is told it has: its /proc/meminfo and CPU files, and the thread count
-      // OpenMP and OpenBLAS start with (they size pools by affinity, which still lists the
-      // host's CPUs).
-      const unsigned cpus = VisibleCpus(limits.cpu_percent);
-      launch.set_cpu_count(cpus);
-      launch.set_memory_bytes(limits.memory_bytes);
-      launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
-      if (const auto policy = self->services_.seccomp())
-        launch.set_seccomp_program(policy->program());
-      if (self->services_.cgroups != nullptr) {
-        auto procs = self->services_.cgroups->Create(self->sandbox_id_, limits);
-        if (!procs.ok()) return procs.status();
-        for (const auto& path : *procs) launch.add_cgroup_procs(path);
-      }
+  // Pipes: the daemon keeps the read ends, the sandbox gets the write ends.
+  auto& write_ends = prepared.write_ends;
+  auto& read_ends = prepared.read_ends;
+  for (int i = 0; i < 4; ++i) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
+    read_ends[i].reset(p[0]);
+    write_ends[i].reset(p[1]);
+  }
 
-      SandboxFds fds{};
-      fds.fd[kControlFd] = control_read.get();
-      fds.fd[kInputFd] = self->input_memfd_.get();
-      fds.fd[kOutputFd] = self->output_memfd_.get();
-      fds.fd[kStdoutFd] = write_ends[0].get();
-      fds.fd[kStderrFd] = write_ends[1].get();
-      fds.fd[kEventsFd] = write_ends[2].get();
-      fds.fd[kStatusFd] = write_ends[3].get();
+  internal::LaunchRequest& launch = prepared.request;
+  launch.set_sandbox_id(sandbox_id_);
+  launch.set_rootfs(image_.rootfs);
+  launch.set_runtime_dir(services_.config.runtime_dir);
+  launch.set_artifacts_dir(options.artifacts_dir);
+  launch.set_site_dir(options.site_dir);
+  // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
+  const std::uint32_t udf_id = services_.config.sandbox_uid_base + 2 * slot_;
+  launch.set_outside_uid(udf_id);
+  launch.set_outside_gid(udf_id);
+  launch.set_outside_root_uid(udf_id + 1);
+  launch.set_outside_root_gid(udf_id + 1);
+  launch.set_tmp_bytes(limits.tmp_bytes);
+  launch.set_work_bytes(limits.work_bytes);
+  launch.set_shm_bytes(limits.shm_bytes);
+  launch.set_max_inodes(limits.max_inodes);
+  launch.set_max_open_files(limits.max_open_files);
+  launch.set_max_file_bytes(limits.work_bytes);
+  launch.set_hostname("sandbox");
+  // A zygote forks the sandbox when there is nothing to mount from the host (artifacts and
+  // bundles are bound at a launch); its command line names it, the UDF's env is set after
+  // the fork.
+  const auto& config = services_.config;
+  const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty() &&
+                           options.artifacts_dir.empty() && options.site_dir.empty();
+  launch.set_from_zygote(from_zygote);
+  if (from_zygote) launch.set_zygote_module_dir(config.zygote_module_dir);
+  for (const char* arg :
+       {"/usr/bin/python3", "-I", "-B",
+        from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
+    launch.add_argv(arg);
+  // The image's preloads, imported by the runner before it waits for its request.
+  for (const auto& module : image_.preload) launch.add_argv("--preload=" + module);
+  for (const char* var :
+       {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
+    launch.add_env(var);
+  // What the sandbox is told it has: its /proc/meminfo and CPU files, and the thread count
+  // OpenMP and OpenBLAS start with (they size pools by affinity, which still lists the
+  // host's CPUs).
+  const unsigned cpus = VisibleCpus(limits.cpu_percent);
+  launch.set_cpu_count(cpus);
+  launch.set_memory_bytes(limits.memory_bytes);
+  launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
+  if (const auto policy = services_.seccomp()) launch.set_seccomp_program(policy->program());
+  if (services_.cgroups != nullptr) {
+    auto procs = services_.cgroups->Create(sandbox_id_, limits);
+    if (!procs.ok()) return procs.status();
+    for (const auto& path : *procs) launch.add_cgroup_procs(path);
+  }
 
-      self->launch_start_ = Clock::now();
-      auto sandbox = self->services_.launcher->Launch(launch, fds);
-      if (!sandbox.ok()) return sandbox.status();
-      self->launched_ = Clock::now();
-      self->pidfd_ = std::move(sandbox->pidfd);
-      self->status_read_ = std::move(read_ends[3]);
+  SandboxFds& fds = prepared.fds;
+  fds.fd[kControlFd] = prepared.control_read.get();
+  fds.fd[kInputFd] = input_memfd_.get();
+  fds.fd[kOutputFd] = output_memfd_.get();
+  fds.fd[kStdoutFd] = write_ends[0].get();
+  fds.fd[kStderrFd] = write_ends[1].get();
+  fds.fd[kEventsFd] = write_ends[2].get();
+  fds.fd[kStatusFd] = write_ends[3].get();
 
-      const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
-                                                 proto::LogRecord::LOGGING};
-      for (int i = 0; i < 3; ++i) {
-        auto stream = std::make_unique<Stream>();
-        stream->kind = kinds[i];
-        stream->pipe =
-            std::make_unique<asio::posix::stream_descriptor>(self->strand_, read_ends[i].release());
-        self->streams_.push_back(std::move(stream));
-      }
-      for (auto& stream : self->streams_) self->ReadStream(*stream);
+  return Status::Ok();
+}
 
-      // The pidfd turns readable when init exits; asio owns a duplicate.
-      self->pid_watch_ = std::make_unique<asio::posix::stream_descriptor>(
-          self->strand_, ::fcntl(self->pidfd_.get(), F_DUPFD_CLOEXEC, 0));
-      self->pid_watch_->async_wait(asio::posix::stream_descriptor::wait_read,
-                                   [self](const boost::system::error_code&) { self->OnExited(); });
-      return Status::Ok();
-    }();
-    if (!self->launch_status_.ok()) self->exited_ = true;
-    launched(self->launch_status_);
-  });
+void Execution::LaunchDone(std::function<void(Status)> launched, Status status,
+                           PreparedLaunch& prepared) {
+  launching_ = false;
+  launch_status_ = std::move(status);
+  if (launch_status_.ok()) {
+    launch_start_ = prepared.start;
+    launched_ = prepared.end;
+    status_read_ = std::move(prepared.read_ends[3]);
+    const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
+                                               proto::LogRecord::LOGGING};
+    for (int i = 0; i < 3; ++i) {
+      auto stream = std::make_unique<Stream>();
+      stream->kind = kinds[i];
+      stream->pipe = std::make_unique<asio::posix::stream_descriptor>(
+          strand_, prepared.read_ends[i].release());
+      streams_.push_back(std::move(stream));
+    }
+    for (auto& stream : streams_) ReadStream(*stream);
+    // The pidfd turns readable when init exits; asio owns a duplicate.
+    pid_watch_ = std::make_unique<asio::posix::stream_descriptor>(
+        strand_, ::fcntl(pidfd_.get(), F_DUPFD_CLOEXEC, 0));
+    pid_watch_->async_wait(
+        asio::posix::stream_descriptor::wait_read,
+        [self = shared_from_this()](const boost::system::error_code&) { self->OnExited(); });
+  } else {
+    exited_ = true;
+  }
+  launched(launch_status_);
+  // Cancelled or aborted while it was being launched: it ends now.
+  if (kill_reason_ && pidfd_ && !exited_) Kill(*kill_reason_, kill_message_);
+  if (assign_waiting_) {
+    assign_waiting_ = false;
+    StartAssigned();
+  }
 }
 
 void Execution::Assign(PreparedRequest request, AnswerCallback done) {
@@ -290,26 +337,34 @@ void Execution::Assign(PreparedRequest request, AnswerCallback done) {
     self->done_ = std::move(done);
     self->assigned_ = true;
     self->run_start_ = Clock::now();
-    if (!self->launch_status_.ok())
-      return self->Finish(ErrorAnswer(self->request_.request_id, self->launch_status_.code(),
-                                      self->launch_status_.message()));
-    if (self->exited_)
-      return self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kInternal,
-                                      "the sandbox ended before its request arrived"));
-    if (Status s = self->SendRequest(); !s.ok()) {
-      self->Kill(s.code(), s.message());
+    if (self->launching_) {
+      self->assign_waiting_ = true;  // LaunchDone starts it
       return;
     }
-    self->deadline_.expires_at(self->request_.received +
-                               std::chrono::milliseconds(self->request_.limits.timeout_ms));
-    self->deadline_.async_wait([self](const boost::system::error_code& ec) {
-      if (ec || self->exited_) return;
-      self->Kill(ErrorCode::kTimeout, "the script ran past its time limit of " +
-                                          FormatMillis(self->request_.limits.timeout_ms) +
-                                          " and was stopped");
-    });
-    self->MaybeFinish();
+    self->StartAssigned();
   });
+}
+
+void Execution::StartAssigned() {
+  auto self = shared_from_this();
+  if (!launch_status_.ok())
+    return Finish(
+        ErrorAnswer(request_.request_id, launch_status_.code(), launch_status_.message()));
+  if (exited_)
+    return Finish(ErrorAnswer(request_.request_id, ErrorCode::kInternal,
+                              "the sandbox ended before its request arrived"));
+  if (Status s = SendRequest(); !s.ok()) {
+    Kill(s.code(), s.message());
+    return;
+  }
+  deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
+  deadline_.async_wait([self](const boost::system::error_code& ec) {
+    if (ec || self->exited_) return;
+    self->Kill(ErrorCode::kTimeout, "the script ran past its time limit of " +
+                                        FormatMillis(self->request_.limits.timeout_ms) +
+                                        " and was stopped");
+  });
+  MaybeFinish();
 }
 
 Status Execution::SendRequest() {
@@ -361,7 +416,8 @@ Status Execution::SendRequest() {
 
 void Execution::Cancel() {
   asio::post(strand_, [self = shared_from_this()] {
-    if (!self->exited_ && self->pidfd_) self->Kill(ErrorCode::kInternal, "the client went away");
+    if (!self->exited_ && (self->pidfd_ || self->launching_))
+      self->Kill(ErrorCode::kInternal, "the client went away");
   });
 }
 
@@ -373,7 +429,8 @@ void Execution::Abort(ErrorCode reason, std::string message) {
       self->check_cancel_->store(true, std::memory_order_relaxed);
       return self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
     }
-    if (!self->exited_ && self->pidfd_) self->Kill(reason, std::move(message));
+    if (!self->exited_ && (self->pidfd_ || self->launching_))
+      self->Kill(reason, std::move(message));
   });
 }
 

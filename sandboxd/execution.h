@@ -112,6 +112,13 @@ class Execution : public std::enable_shared_from_this<Execution> {
 
  private:
   struct Stream;
+  struct PreparedLaunch;
+  // On the strand: the sandbox's pipes, memfds, cgroups and LaunchRequest.
+  Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
+  // On the strand, after the launcher answered (off the io threads) or the preparation failed.
+  void LaunchDone(std::function<void(Status)> launched, Status status, PreparedLaunch& prepared);
+  // Sends the assigned request to a launched sandbox and arms its deadline.
+  void StartAssigned();
   void ReadStream(Stream& stream);
   void OnStreamData(Stream& stream, std::size_t bytes);
   void OnExited();
@@ -151,6 +158,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point launch_start_, launched_, run_start_, run_end_;
 
+  bool launching_ = false;       // the launcher has the launch; Assign waits for it
+  bool assign_waiting_ = false;  // Assign came while launching
   bool exited_ = false;
   bool finished_ = false;
   bool checking_result_ = false;

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemon_fixture.h"
@@ -48,6 +50,27 @@ std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
     if (launcher > 0 && ParentOf(launcher) == daemon.pid()) zygotes.push_back(pid);
   }
   return zygotes;
+}
+
+std::string Comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// The inits of `daemon`'s sandboxes (children of its launcher).
+std::vector<pid_t> SandboxInitsOf(const DaemonProcess& daemon) {
+  std::vector<pid_t> inits;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (Comm(pid) != "sandbox-init") continue;
+    const pid_t launcher = ParentOf(pid);
+    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) inits.push_back(pid);
+  }
+  return inits;
 }
 
 class ZygoteTest : public ::testing::Test {
@@ -120,6 +143,41 @@ TEST_F(ZygoteTest, AChildsThreadPoolsFollowItsCpuLimit) {
   ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
   EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 2);
   EXPECT_EQ(outcome.result().table.view().GetText(1, 0), "2");
+}
+
+TEST_F(ZygoteTest, AZygoteStartingUpDoesNotHoldTheEventLoop) {
+  // The ML image's zygote imports torch and more before it can fork: seconds. With one io thread,
+  // a launch made on it would hold every other connection that long; launches run on a thread
+  // of their own, so a ListImages sent after the ML request is answered before it.
+  if (!std::filesystem::exists(ImagesDir() + "/python3.11-ml/packages.lock"))
+    GTEST_SKIP() << "image python3.11-ml is not built";
+  DaemonOptions options;
+  options.config_json = R"({"io_threads": 1})";
+  options.extra_args = {"--warm-sandboxes", "0"};
+  auto daemon = DaemonProcess::Start(options);
+  ASSERT_NE(daemon, nullptr);
+  std::atomic<bool> ml_answered{false};
+  std::thread ml([&] {
+    Client client = daemon->Connect();
+    Request request;
+    request.image = "python3.11-ml";
+    request.output_schema = "typeof(x:long)";
+    request.script = "result = pd.DataFrame({'x': [1]})\n";
+    auto outcome = client.Execute(request);
+    EXPECT_TRUE(outcome.ok()) << outcome.error().ToString();
+    ml_answered = true;
+  });
+  // The ML request is being launched once its zygote exists (its imports take the time).
+  for (int i = 0; i < 2000 && ZygotesOf(*daemon).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Client client = daemon->Connect();
+  auto images = client.ListImages();
+  // Answered while the ML sandbox was still being launched: no sandbox of it exists yet (a
+  // launch holding the one io thread would have let ListImages through only after it).
+  const bool launch_pending = !ml_answered && SandboxInitsOf(*daemon).empty();
+  ml.join();
+  ASSERT_TRUE(images.ok()) << images.status().ToString();
+  EXPECT_TRUE(launch_pending) << "ListImages waited for the ML zygote's start";
 }
 
 }  // namespace

@@ -26,7 +26,21 @@ def _load_extension():
     return _sandboxd_zygote
 
 
-def _become_request_process(env, cpu_count):
+def _pool_controller():
+    """threadpoolctl's view of the loaded BLAS and OpenMP libraries, found once, in the zygote.
+
+    Finding them walks every loaded library (~7 ms); setting a pool's size through the
+    controller found here costs a child well under a millisecond.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+        return ThreadpoolController()
+    except Exception as error:  # noqa: BLE001 -- without it, pools stay at one thread
+        print(f"sandboxd zygote: no threadpoolctl: {error!r}", file=sys.stderr, flush=True)
+        return None
+
+
+def _become_request_process(env, cpu_count, pools):
     """In the UDF, confined: the request's environment, fresh random state, CPU-sized pools."""
     os.environ.clear()
     for item in env:
@@ -36,16 +50,14 @@ def _become_request_process(env, cpu_count):
     import numpy as np
     np.random.seed()
     tempfile._name_sequence = None  # noqa: SLF001 -- drawn again from the reseeded `random`
-    if cpu_count > 0:
+    if cpu_count > 1 and pools is not None:  # the zygote's pools have one thread already
         try:
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(limits=cpu_count)
+            pools.limit(limits=cpu_count)
         except Exception as error:  # noqa: BLE001 -- a pool size is no reason to fail the request
             print(f"sandboxd runner: thread pools stay at one thread: {error}", file=sys.stderr)
 
-
-# What a typical request does, on a synthetic table: every type's way in and out, and the pandas
-# and numpy operations Kusto scripts use most.
+#What a typical request does, on a synthetic table : every type's way in and out, and the pandas
+#and numpy operations Kusto scripts use most.
 _WARM_UP_COLUMNS = [("x", "long"), ("y", "real"), ("b", "bool"), ("t", "datetime"),
                     ("d", "timespan"), ("s", "string"), ("j", "dynamic"), ("fx", "real")]
 _WARM_UP_SCRIPT = """
@@ -74,7 +86,8 @@ def _warm_up(runner):
         "b": [True, False] * (rows // 2),
         "t": pd.date_range("2020-01-01", periods=rows, freq="h"),
         "d": pd.to_timedelta(np.arange(rows), unit="s"), "s": list("abcdefghij"),
-        "j": [{"k": i} for i in range(rows)], "fx": np.zeros(rows)})
+        "j": [{
+    "k" : i} for i in range(rows)], "fx": np.zeros(rows)})
     main_module, argv = sys.modules.get("__main__"), list(sys.argv)
     try:
         for_input = [(name, kind) for name, kind in _WARM_UP_COLUMNS if name != "fx"]
@@ -102,8 +115,8 @@ def _warm_up(runner):
         linecache.cache.pop(runner.SCRIPT_FILENAME, None)
         import gc
         gc.collect()
-        # Objects that survive the zygote's life need no collection in every child: freezing
-        # them keeps the collector off their (shared) pages after each fork.
+#Objects that survive the zygote's life need no collection in every child: freezing
+#them keeps the collector off their(shared) pages after each fork.
         gc.freeze()
 
 
@@ -112,15 +125,12 @@ def serve():
     from . import main as runner  # numpy, pandas and the whole runner
 
     runner.preload(sys.argv[1:])
-    try:
-        import threadpoolctl  # noqa: F401 -- each child sizes its pools with it
-    except ImportError:
-        pass
     _warm_up(runner)
+    pools = _pool_controller()
     zygote = _load_extension()
     child = zygote.serve(LAUNCHER_FD)
     if child is None:
         return 0  # the launcher hung up
     env, cpu_count = child
-    _become_request_process(env, cpu_count)
+    _become_request_process(env, cpu_count, pools)
     return runner.main()

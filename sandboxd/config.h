@@ -64,8 +64,8 @@ struct NodeConfig {
   // unit's TimeoutStopSec must exceed it. 0: stop them at once.
   std::uint64_t drain_timeout_s = 60;
   // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
-  // interpreter; requests with external artifacts still start one. `zygote_module_dir` holds
-  // the zygote's extension (empty: the installed one, else the build tree's).
+  // interpreter (artifacts included: their folders go to the child as detached mount trees).
+  // `zygote_module_dir` holds the zygote's extension (empty: the one built with this binary).
   bool zygotes = true;
   std::string zygote_module_dir;
   SandboxLimits limits;

@@ -250,12 +250,10 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   launch.set_max_open_files(limits.max_open_files);
   launch.set_max_file_bytes(limits.work_bytes);
   launch.set_hostname("sandbox");
-  // A zygote forks the sandbox when there is nothing to mount from the host (artifacts and
-  // bundles are bound at a launch); its command line names it, the UDF's env is set after
-  // the fork.
+  // The image's zygote forks the sandbox (its command line names it; the UDF's env is set after
+  // the fork), unless the node starts an interpreter per sandbox.
   const auto& config = services_.config;
-  const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty() &&
-                           options.artifacts_dir.empty() && options.site_dir.empty();
+  const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty();
   launch.set_from_zygote(from_zygote);
   if (from_zygote) launch.set_zygote_module_dir(config.zygote_module_dir);
   for (const char* arg :

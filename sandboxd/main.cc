@@ -29,8 +29,14 @@ std::string DefaultSeccompPolicy() {
   return SANDBOXD_SOURCE_SECCOMP_POLICY;
 }
 
+// The extension built with this binary: the installed one for the installed daemon, the build
+// tree's for the build tree's (an installed extension of another build would not speak its
+// launcher's frames).
 std::string DefaultZygoteModuleDir() {
-  if (std::filesystem::exists(SANDBOXD_INSTALLED_ZYGOTE_DIR)) return SANDBOXD_INSTALLED_ZYGOTE_DIR;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec && exe == std::filesystem::path(SANDBOXD_INSTALLED_BINARY))
+    return SANDBOXD_INSTALLED_ZYGOTE_DIR;
   return SANDBOXD_BUILD_ZYGOTE_DIR;
 }
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -216,6 +217,16 @@ StatusOr<LaunchedSandbox> Zygotes::ForkFrom(Zygote& zygote, const internal::Laun
   forwarded.set_memory_cgroup_v2(v2);
   std::vector<int> sent(fds.fd, fds.fd + kSandboxFdCount);
   sent.push_back(theirs.get());
+  // The request's folders, as detached copies of their mount trees: the child's mount namespace
+  // (a copy of the zygote's, whose root is the image) cannot name host paths.
+  std::vector<UniqueFd> trees;
+  for (const std::string* dir : {&request.artifacts_dir(), &request.site_dir()}) {
+    if (dir->empty()) continue;
+    trees.emplace_back(
+        ::open_tree(AT_FDCWD, dir->c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (!trees.back()) return Status(ErrorCode::kInternal, Errno("open_tree " + *dir));
+    sent.push_back(trees.back().get());
+  }
   for (const auto& fd : memory) sent.push_back(fd.get());
   std::string payload;
   forwarded.SerializeToString(&payload);

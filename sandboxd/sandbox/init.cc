@@ -119,7 +119,7 @@ bool AwaitLauncher(int sync, char expected) {
 }  // namespace
 
 bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds, int sync,
-                          const MemoryCgroupFds& memory) {
+                          const MemoryCgroupFds& memory, const HostTrees& trees) {
   const int status_fd = fds.fd[kStatusFd];
   // The zygote's interpreter set dispositions of its own (SIGINT's handler, SIGPIPE and SIGXFSZ
   // ignored): init runs with the defaults, and the UDF gets the interpreter's back.
@@ -140,7 +140,7 @@ bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxF
   // memory cgroup's files.
   std::vector<int> keep(fds.fd, fds.fd + kSandboxFdCount);
   keep.push_back(sync);
-  for (int fd : {memory.limit, memory.usage, memory.stat}) {
+  for (int fd : {memory.limit, memory.usage, memory.stat, trees.artifacts, trees.site}) {
     if (fd >= 0) keep.push_back(fd);
   }
   CloseAllExcept(keep);
@@ -152,7 +152,8 @@ bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxF
   // them all (they come from a more privileged namespace), as the UDF's nested one does today.
   LimitsView limits;
   limits.AdoptCgroupFiles(memory.limit, memory.usage, memory.stat, memory.v2);
-  if (auto err = SetUpMountNamespace(request, limits, MountLayout::kInZygoteRoot); !err.empty())
+  if (auto err = SetUpMountNamespace(request, limits, MountLayout::kInZygoteRoot, trees);
+      !err.empty())
     FailSetup(status_fd, err);
 
   // The slot's own user namespace, owned by its unprivileged root uid (F12), as a launched

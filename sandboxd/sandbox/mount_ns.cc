@@ -52,6 +52,19 @@ std::string Touch(const std::string& path) {
   return "";
 }
 
+// Attaches a detached mount tree (open_tree) at `target`, read-only.
+std::string AttachReadOnly(int tree, const std::string& target, unsigned long extra) {
+  if (tree < 0) {
+    errno = EBADF;
+    return Fail("no folder to mount on " + target);
+  }
+  if (::move_mount(tree, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    return Fail("attach a folder on " + target);
+  ::close(tree);
+  return Mount("", target, nullptr,
+               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | extra);
+}
+
 // A read-only tmpfs at `dev` with the five harmless character devices, bound from the host's
 // /dev, the fd symlinks, and an empty folder for shm.
 std::string MakeDev(const std::string& dev) {
@@ -104,7 +117,7 @@ std::string SetUpZygoteMountNamespace(const std::string& rootfs, const std::stri
 }
 
 std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits,
-                                MountLayout layout) {
+                                MountLayout layout, const HostTrees& trees) {
   // Nothing we mount may propagate back to the host (or to the zygote).
   if (auto err = Mount("", "/", nullptr, MS_REC | MS_PRIVATE); !err.empty()) return err;
 
@@ -168,7 +181,9 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
     return err;
   if (::mkdir((work + "/Temp").c_str(), 0755) != 0) return Fail("mkdir Temp");
   if (!request.artifacts_dir().empty()) {
-    if (auto err = BindReadOnly(request.artifacts_dir(), work + "/Temp", MS_NOEXEC); !err.empty())
+    if (auto err = pivot ? BindReadOnly(request.artifacts_dir(), work + "/Temp", MS_NOEXEC)
+                         : AttachReadOnly(trees.artifacts, work + "/Temp", MS_NOEXEC);
+        !err.empty())
       return err;
   }
   if (pivot) {  // a zygote's tree has the runner already
@@ -177,7 +192,9 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
   }
   if (!request.site_dir().empty()) {
     // Installed bundles may hold compiled extensions, so this one read-only bind keeps exec.
-    if (auto err = BindReadOnly(request.site_dir(), root + "/sandbox/site", 0); !err.empty())
+    if (auto err = pivot ? BindReadOnly(request.site_dir(), root + "/sandbox/site", 0)
+                         : AttachReadOnly(trees.site, root + "/sandbox/site", 0);
+        !err.empty())
       return err;
   }
 

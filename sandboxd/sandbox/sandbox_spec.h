@@ -34,6 +34,14 @@ struct SandboxFds {
 [[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
                                  int launcher_alive);
 
+// The host folders a zygote's child mounts (the request's artifacts and its installed bundles),
+// which its mount namespace cannot name: detached copies of their trees (open_tree), made by the
+// launcher. -1: none.
+struct HostTrees {
+  int artifacts = -1;
+  int site = -1;
+};
+
 // The memory cgroup's files for the limits view, opened by the launcher (-1: none).
 struct MemoryCgroupFds {
   int limit = -1;
@@ -48,7 +56,7 @@ struct MemoryCgroupFds {
 // `sync`), unshares the other namespaces, then supervises as init. Returns (true) only in the
 // UDF, confined, which goes on in the zygote's interpreter; false never (init exits).
 bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds, int sync,
-                          const MemoryCgroupFds& memory);
+                          const MemoryCgroupFds& memory, const HostTrees& trees);
 
 // How the UDF starts once it is confined: by exec'ing the request's argv (a sandbox cloned by the
 // launcher), or by returning into the interpreter it was forked from (a zygote's child).
@@ -68,7 +76,7 @@ enum class MountLayout { kPivotIntoImage, kInZygoteRoot };
 // One file per isolation concern (nsjail's layout); each returns an error text or "".
 // `limits` is set up inside it: the sandbox's /proc/meminfo, /proc/stat and /proc/cpuinfo.
 std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits,
-                                MountLayout layout);
+                                MountLayout layout, const HostTrees& trees = {});
 // A zygote's tree, in its own mount namespace: `rootfs` read-only as /, `runtime_dir` at
 // /sandbox/runtime, and `module_dir` at /sandbox/work until the zygote has loaded its extension
 // from it (it detaches it then).

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -23,8 +24,10 @@
 namespace sandboxd {
 namespace {
 
-// The sandbox's seven descriptors, its sync socket, and the memory cgroup's three files (or none).
-constexpr std::size_t kMaxFds = kSandboxFdCount + 4;
+// A fork frame's descriptors, in this order: the sandbox's seven, its sync socket, the detached
+// trees of its artifacts folder and of its bundles' site folder (each only when the request
+// names that folder), and the memory cgroup's three files (or none).
+constexpr std::size_t kMaxFds = kSandboxFdCount + 1 + 2 + 3;
 
 void Answer(int socket, const internal::LaunchReply& reply, int pidfd) {
   std::string payload;
@@ -65,12 +68,21 @@ PyObject* Serve(PyObject* /*self*/, PyObject* args) {
   for (;;) {
     // Blocking with the GIL held is right here: the zygote has no other thread.
     auto frame = reader.ReadOne(socket);
-    if (!frame.ok()) Py_RETURN_NONE;  // the launcher hung up, or stops this zygote
+    if (!frame.ok()) {
+      // The launcher hung up (it stops this zygote), or sent what cannot be read: the zygote ends
+      // either way, and the launcher starts another when one is needed.
+      if (frame.status().message().find("closed") == std::string::npos)
+        std::fprintf(stderr, "sandboxd zygote: %s\n", frame.status().message().c_str());
+      Py_RETURN_NONE;
+    }
     internal::LaunchRequest request;
     internal::LaunchReply reply;
     const std::size_t nfds = frame->fds.size();
-    if (!request.ParseFromString(frame->payload) ||
-        (nfds != kSandboxFdCount + 1 && nfds != kSandboxFdCount + 4)) {
+    const bool parsed = request.ParseFromString(frame->payload);
+    const std::size_t trees =
+        (request.artifacts_dir().empty() ? 0U : 1U) + (request.site_dir().empty() ? 0U : 1U);
+    const std::size_t fixed = kSandboxFdCount + 1 + trees;
+    if (!parsed || (nfds != fixed && nfds != fixed + 3)) {
       reply.set_error("malformed fork request");
       Answer(socket, reply, -1);
       continue;
@@ -79,12 +91,16 @@ PyObject* Serve(PyObject* /*self*/, PyObject* args) {
     SandboxFds fds{};
     for (int i = 0; i < kSandboxFdCount; ++i)
       fds.fd[i] = frame->fds[static_cast<std::size_t>(i)].get();
-    const int sync = frame->fds[kSandboxFdCount].get();
+    std::size_t next = kSandboxFdCount;
+    const int sync = frame->fds[next++].get();
+    HostTrees host_trees;
+    if (!request.artifacts_dir().empty()) host_trees.artifacts = frame->fds[next++].get();
+    if (!request.site_dir().empty()) host_trees.site = frame->fds[next++].get();
     MemoryCgroupFds memory;
-    if (nfds == kMaxFds) {
-      memory.limit = frame->fds[kSandboxFdCount + 1].get();
-      memory.usage = frame->fds[kSandboxFdCount + 2].get();
-      memory.stat = frame->fds[kSandboxFdCount + 3].get();
+    if (nfds == fixed + 3) {
+      memory.limit = frame->fds[next++].get();
+      memory.usage = frame->fds[next++].get();
+      memory.stat = frame->fds[next++].get();
       memory.v2 = request.memory_cgroup_v2();
     }
     int pidfd = -1;
@@ -94,7 +110,7 @@ PyObject* Serve(PyObject* /*self*/, PyObject* args) {
     const long pid = ::syscall(SYS_clone, CLONE_PARENT | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD,
                                nullptr, &pidfd, nullptr, 0);
     if (pid == 0) {
-      RunZygoteSandboxInit(request, fds, sync, memory);
+      RunZygoteSandboxInit(request, fds, sync, memory, host_trees);
       // The UDF: its descriptors are placed; the frame's numbers are not ours to close.
       for (auto& fd : frame->fds) (void)fd.release();
       ::prctl(PR_SET_NAME, "python3", 0, 0, 0);  // init named itself; the UDF is the interpreter

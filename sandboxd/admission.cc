@@ -6,20 +6,33 @@ Admission::Admission(unsigned slots, unsigned max_queue) : slots_(slots), max_qu
   for (unsigned i = slots; i > 0; --i) free_slots_.push_back(i - 1);
 }
 
-bool Admission::Submit(Start start, Abort abort) {
+Admission::Submitted Admission::Submit(Start start, Abort abort) {
   unsigned slot;
   {
     std::lock_guard lock(mu_);
     if (free_slots_.empty()) {
-      if (queue_.size() >= max_queue_) return false;
-      queue_.push_back({std::move(start), std::move(abort)});
-      return true;
+      if (queue_.size() >= max_queue_) return {Outcome::kRefused};
+      const std::uint64_t ticket = ++last_ticket_;
+      queue_.push_back({std::move(start), std::move(abort), ticket});
+      return {Outcome::kQueued, ticket};
     }
     slot = free_slots_.back();
     free_slots_.pop_back();
   }
   start(slot);
-  return true;
+  return {Outcome::kStarted};
+}
+
+bool Admission::Withdraw(std::uint64_t ticket) {
+  Waiting withdrawn;  // destroyed outside the lock: it may hold the last reference to a request
+  std::lock_guard lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->ticket != ticket) continue;
+    withdrawn = std::move(*it);
+    queue_.erase(it);
+    return true;
+  }
+  return false;
 }
 
 std::optional<unsigned> Admission::TryAcquire() {

@@ -21,6 +21,7 @@
 #include "request.h"
 #include "sandboxd/framing.h"
 #include "service.h"
+#include "text.h"
 
 namespace sandboxd {
 namespace asio = boost::asio;
@@ -365,7 +366,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
 
-    auto start = [self, shared, finish](unsigned slot) {
+    // Ends the request at its deadline if it is still queued then.
+    auto queue_timer = std::make_shared<asio::steady_timer>(socket_.get_executor());
+    auto start = [self, shared, finish, queue_timer](unsigned slot) {
+      asio::post(self->socket_.get_executor(), [queue_timer] { queue_timer->cancel(); });
       if (self->IsClosed()) {
         // The client left while this waited in the queue: nothing to run, nobody to answer.
         self->server_.admission().Release(slot);
@@ -387,10 +391,33 @@ class Session : public std::enable_shared_from_this<Session> {
       self->Send(
           ErrorAnswer(shared->request_id, ErrorCode::kOverloaded, self->server_.abort_reason()));
     };
-    if (!server_.admission().Submit(std::move(start), std::move(abort)))
-      Send(ErrorAnswer(id, ErrorCode::kOverloaded,
-                       "this node is running " + std::to_string(server_.admission().running()) +
-                           " sandboxes and its queue is full; retry later"));
+    const auto submitted = server_.admission().Submit(std::move(start), std::move(abort));
+    if (submitted.outcome == Admission::Outcome::kRefused)
+      return Send(ErrorAnswer(id, ErrorCode::kOverloaded,
+                              "this node is running " +
+                                  std::to_string(server_.admission().running()) +
+                                  " sandboxes and its queue is full; retry later"));
+    if (submitted.outcome == Admission::Outcome::kQueued) {
+      WithdrawAtDeadline(*shared, submitted.ticket, queue_timer);
+      // Idle warm sandboxes (of another image, or this one would have been taken) give their
+      // slot up to the request that waits.
+      if (auto* pool = server_.pool()) pool->YieldIdle(1);
+    }
+  }
+
+  // A request that waits in the queue ends at its deadline (TIMEOUT), never later.
+  void WithdrawAtDeadline(const PreparedRequest& request, std::uint64_t ticket,
+                          const std::shared_ptr<asio::steady_timer>& timer) {
+    const std::uint64_t timeout_ms = request.limits.timeout_ms;
+    timer->expires_at(request.received + std::chrono::milliseconds(timeout_ms));
+    timer->async_wait([self = shared_from_this(), ticket, id = request.request_id,
+                       timeout_ms](const boost::system::error_code& ec) {
+      if (ec || !self->server_.admission().Withdraw(ticket)) return;  // it started meanwhile
+      self->Send(ErrorAnswer(id, ErrorCode::kTimeout,
+                             "the request waited " + FormatMillis(timeout_ms) +
+                                 " (its whole time limit) for a free sandbox: this node is busy; "
+                                 "retry later or raise timeout_ms"));
+    });
   }
 
   std::uint64_t NextKey() {

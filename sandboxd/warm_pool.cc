@@ -40,7 +40,9 @@ void WarmPool::OnLaunched(const std::shared_ptr<Execution>& execution, const Sta
   {
     std::lock_guard lock(mu_);
     --starting_;
-    if (status.ok() && !draining_) {
+    // A request queued while this one started (of another image, or it would have waited for
+    // none) gets the slot instead.
+    if (status.ok() && !draining_ && admission_.queued() == 0) {
       ready_.push_back(execution);
       return;
     }
@@ -94,5 +96,20 @@ void WarmPool::Recycle() {
 }
 
 void WarmPool::Drain() { DropIdle(true); }
+
+void WarmPool::YieldIdle(unsigned count) {
+  std::vector<std::shared_ptr<Execution>> yielded;
+  {
+    std::lock_guard lock(mu_);
+    while (count-- > 0 && !ready_.empty()) {
+      yielded.push_back(std::move(ready_.back()));
+      ready_.pop_back();
+    }
+  }
+  for (auto& execution : yielded) {
+    execution->Cancel();
+    admission_.Release(execution->slot());
+  }
+}
 
 }  // namespace sandboxd

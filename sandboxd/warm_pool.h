@@ -29,6 +29,9 @@ class WarmPool : public std::enable_shared_from_this<WarmPool> {
   void Recycle();
   // Drops every idle sandbox for good (shutdown).
   void Drain();
+  // Drops up to `count` idle sandboxes and frees their slots (a request of another image waits
+  // for one); the pool refills when slots are free again and nothing waits.
+  void YieldIdle(unsigned count);
 
  private:
   void OnLaunched(const std::shared_ptr<Execution>& execution, const Status& status);

@@ -1,0 +1,79 @@
+// Issue 9, the request path: a request that waits in the queue ends at its deadline (TIMEOUT),
+// never later; an idle warm sandbox gives its slot up to a request of another image that waits.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "daemon_fixture.h"
+
+namespace sandboxd::testing {
+namespace {
+
+class QueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!DefaultImageBuilt()) GTEST_SKIP() << "image python3.11 is not built in " << ImagesDir();
+  }
+};
+
+Request Plain(std::int64_t value) {
+  Request request;
+  request.output_schema = "typeof(x:long)";
+  request.script = "result = pd.DataFrame({'x': [" + std::to_string(value) + "]})\n";
+  return request;
+}
+
+TEST_F(QueueTest, AQueuedRequestEndsAtItsDeadline) {
+  auto daemon = DaemonProcess::Start(
+      {"--warm-sandboxes", "0", "--max-sandboxes", "1", "--drain-timeout-s", "0"});
+  ASSERT_NE(daemon, nullptr);
+  // The one slot is held by a request that runs until its client lets it go.
+  std::atomic<bool> holder_done{false};
+  std::thread holder([&] {
+    Client client = daemon->Connect();
+    Request request = Plain(1);
+    request.script = "import time\ntime.sleep(120)\n" + request.script;
+    request.timeout_ms = 120'000;
+    (void)client.Execute(request);
+    holder_done = true;
+  });
+  // Its sandbox runs once a request of 1 s limit, sent now, must wait for the slot: poll with
+  // short requests until one is refused by its own deadline rather than served.
+  Client client = daemon->Connect();
+  Request waiting = Plain(2);
+  waiting.timeout_ms = 1000;
+  ExecuteOutcome outcome = client.Execute(waiting);
+  for (int i = 0; i < 100 && outcome.ok(); ++i) {  // served before the holder took the slot
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    outcome = client.Execute(waiting);
+  }
+  ASSERT_FALSE(outcome.ok()) << "every request was served: the holder never took the slot";
+  EXPECT_EQ(outcome.error().code, ErrorCode::kTimeout) << outcome.error().ToString();
+  EXPECT_NE(outcome.error().message.find("waited"), std::string::npos) << outcome.error().message;
+  EXPECT_FALSE(holder_done) << "the holder ended early: the queue was not what ended the request";
+  EXPECT_TRUE(daemon->alive());
+  daemon.reset();  // ends the holder's request (the daemon stops)
+  holder.join();
+}
+
+TEST_F(QueueTest, AnIdleWarmSandboxGivesItsSlotToAnotherImage) {
+  if (!std::filesystem::exists(ImagesDir() + "/python3.11-ml/packages.lock"))
+    GTEST_SKIP() << "image python3.11-ml is not built";
+  // One slot, taken by the default image's warm sandbox once it is ready.
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "1", "--max-sandboxes", "1"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  ASSERT_TRUE(client.Execute(Plain(3)).ok());  // the pool is up (and refilled after this)
+  Request request = Plain(4);
+  request.image = "python3.11-ml";
+  request.timeout_ms = 60'000;
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 4);
+}
+
+}  // namespace
+}  // namespace sandboxd::testing

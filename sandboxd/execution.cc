@@ -151,11 +151,6 @@ Execution::Execution(asio::io_context& io, const Services& services, ImageInfo i
                 std::to_string(Clock::now().time_since_epoch().count());
 }
 
-Execution::~Execution() {
-  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-  if (services_.cgroups != nullptr) services_.cgroups->Remove(sandbox_id_);
-}
-
 namespace {
 
 // Launches run here, never on an io thread: the launcher answers in milliseconds, but starting an
@@ -166,7 +161,24 @@ asio::thread_pool& LaunchThread() {
   return *pool;
 }
 
+// Removing a sandbox's cgroups retries for up to ~160 ms while its last processes exit: never
+// on an io thread.
+asio::thread_pool& CleanupThread() {
+  static auto* pool = new asio::thread_pool(1);
+  return *pool;
+}
+
 }  // namespace
+
+Execution::~Execution() {
+  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (services_.cgroups != nullptr) {
+    asio::post(CleanupThread(),
+               [cgroups = services_.cgroups, id = sandbox_id_] { cgroups->Remove(id); });
+  }
+}
+
+void WaitForCleanups() { CleanupThread().join(); }
 
 // What a launch needs between the strand (which prepares it) and the launch thread.
 struct Execution::PreparedLaunch {
@@ -189,9 +201,7 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
         if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
           return self->LaunchDone(std::move(launched), s, *prepared);
         asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
-          prepared->start = Clock::now();
-          auto sandbox = self->services_.launcher->Launch(prepared->request, prepared->fds);
-          prepared->end = Clock::now();
+          auto sandbox = self->LaunchOnLaunchThread(*prepared);
           asio::post(self->strand_, [self, prepared, launched = std::move(launched),
                                      sandbox = std::move(sandbox)]() mutable {
             if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
@@ -199,6 +209,19 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
           });
         });
       });
+}
+
+StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepared) {
+  prepared.start = Clock::now();
+  // The cgroups are made here too: a few file system calls each, off the io threads.
+  if (services_.cgroups != nullptr) {
+    auto procs = services_.cgroups->Create(sandbox_id_, services_.config.limits);
+    if (!procs.ok()) return procs.status();
+    for (const auto& path : *procs) prepared.request.add_cgroup_procs(path);
+  }
+  auto sandbox = services_.launcher->Launch(prepared.request, prepared.fds);
+  prepared.end = Clock::now();
+  return sandbox;
 }
 
 Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
@@ -274,11 +297,6 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   launch.set_memory_bytes(limits.memory_bytes);
   launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
   if (const auto policy = services_.seccomp()) launch.set_seccomp_program(policy->program());
-  if (services_.cgroups != nullptr) {
-    auto procs = services_.cgroups->Create(sandbox_id_, limits);
-    if (!procs.ok()) return procs.status();
-    for (const auto& path : *procs) launch.add_cgroup_procs(path);
-  }
 
   SandboxFds& fds = prepared.fds;
   fds.fd[kControlFd] = prepared.control_read.get();

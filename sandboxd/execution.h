@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "images.h"
+#include "launcher.h"
 #include "sandbox/init_report.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/schema.h"
@@ -66,6 +67,10 @@ struct PreparedRequest {
   std::shared_ptr<const void> in_flight;
 };
 
+// Waits for the sandboxes' cgroup removals still under way (at exit, before the cgroup manager
+// goes).
+void WaitForCleanups();
+
 // The answer: a message and the descriptors that ride with it (a large result's memfd).
 struct Answer {
   proto::DaemonMessage message;
@@ -113,7 +118,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
  private:
   struct Stream;
   struct PreparedLaunch;
-  // On the strand: the sandbox's pipes, memfds, cgroups and LaunchRequest.
+  // On the launch thread: the sandbox's cgroups, then the launcher's answer.
+  StatusOr<LaunchedSandbox> LaunchOnLaunchThread(PreparedLaunch& prepared);
+  // On the strand: the sandbox's pipes, memfds and LaunchRequest.
   Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
   // On the strand, after the launcher answered (off the io threads) or the preparation failed.
   void LaunchDone(std::function<void(Status)> launched, Status status, PreparedLaunch& prepared);

@@ -239,6 +239,7 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  WaitForCleanups();
   ::unlink(config.socket_path.c_str());
   spdlog::info("stopped");
   return 0;

@@ -15,22 +15,20 @@
 
 #include "cgroups.h"
 #include "launcher.h"
+#include "result_check.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/json_limits.h"
 #include "sandboxd/memfd.h"
 #include "sandboxd/table.h"
 #include "seccomp_policy.h"
 #include "text.h"
+#include "verdict.h"
 
 namespace sandboxd {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr std::size_t kInlineResultBytes = 64 * 1024;
-constexpr std::size_t kMaxEventLine = 256 * 1024;
-constexpr std::size_t kMaxLogRecords = 10000;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -40,84 +38,6 @@ unsigned VisibleCpus(std::uint32_t cpu_percent) {
   const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
   if (cpu_percent == 0) return host;
   return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
-}
-
-// Where results are validated: never on an io thread, whose other sessions would wait. A result
-// costs O(its size) to check (TableView::Open), and a deadline bounds each one. Leaked on purpose:
-// its threads must not be joined by static destruction while a check still polls its flag.
-asio::thread_pool& ResultCheckPool() {
-  static auto* pool = new asio::thread_pool(std::max(2U, std::thread::hardware_concurrency()));
-  return *pool;
-}
-
-// A result as the worker leaves it: an error, or the bytes ready to ride with the answer.
-struct ResultCheck {
-  Status status;
-  std::uint64_t size = 0;
-  std::string inline_data;
-  UniqueFd sealed;  // a large result's fresh sealed copy
-};
-
-// Runs on the pool: reads nothing of the Execution but its arguments.
-ResultCheck CheckResult(int memfd, std::uint64_t max_result_bytes,
-                        const std::vector<ColumnSpec>& columns, const std::atomic<bool>& cancel) {
-  ResultCheck check;
-  auto mapped = MappedFile::Map(memfd, max_result_bytes);
-  if (!mapped.ok()) {
-    check.status =
-        mapped.status().code() == ErrorCode::kOutputLimit
-            ? Status(ErrorCode::kOutputLimit, "the result " + mapped.status().message())
-            : Status(ErrorCode::kInternal, "reading the result: " + mapped.status().message());
-    return check;
-  }
-  TableLimits limits;
-  limits.max_bytes = max_result_bytes;
-  // The runner has checked the schema; a sandbox is not believed, so the validator checks it
-  // again, from the directory, before it reads a value.
-  TableView::OpenOptions options;
-  options.expected_columns = &columns;
-  options.cancel = &cancel;
-  auto view = TableView::Open(mapped->bytes(), limits, options);
-  if (!view.ok()) {
-    switch (view.status().code()) {
-      case ErrorCode::kSchemaMismatch:
-        check.status =
-            Status(ErrorCode::kSchemaMismatch,
-                   "the result does not match the output schema: " + view.status().message());
-        break;
-      case ErrorCode::kTimeout:  // cancelled: the deadline's answer has gone already
-        check.status = view.status();
-        break;
-      default:
-        check.status =
-            Status(ErrorCode::kScriptError,
-                   "the sandbox returned a malformed result table: " + view.status().message());
-    }
-    return check;
-  }
-  const auto bytes = mapped->bytes();
-  check.size = bytes.size();
-  if (bytes.size() <= kInlineResultBytes) {
-    check.inline_data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  } else {
-    // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
-    auto sealed = CreateSealedMemfd("sandboxd-result", bytes);
-    if (!sealed.ok()) {
-      check.status = Status(ErrorCode::kInternal, sealed.status().message());
-      return check;
-    }
-    check.sealed = std::move(*sealed);
-  }
-  return check;
-}
-
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  const char* desc = sigdescr_np(sig);
-  std::string name =
-      abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-  if (desc != nullptr) name += std::string(" (") + desc + ")";
-  return name;
 }
 
 }  // namespace
@@ -477,81 +397,16 @@ void Execution::ReadStream(Stream& stream) {
 void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
   log_bytes_ += bytes;
   if (log_bytes_ > request_.limits.max_log_bytes) {
-    logs_truncated_ = true;
+    log_.truncated = true;
     if (!kill_reason_)
       Kill(ErrorCode::kOutputLimit, "the script wrote more than " +
                                         std::to_string(request_.limits.max_log_bytes) +
                                         " bytes of output and logs; the log is truncated");
     return;
   }
-  std::string_view chunk(stream.buffer.data(), bytes);
-  if (stream.kind == proto::LogRecord::LOGGING) {
-    ParseEvents(chunk);
-    return;
-  }
-  // stdout and stderr: appended to the stream's last record until a newline ends it.
-  if (logs_.empty() || logs_.back().stream() != stream.kind ||
-      (!logs_.back().message().empty() && logs_.back().message().back() == '\n')) {
-    if (logs_.size() >= kMaxLogRecords) {
-      logs_truncated_ = true;
-      return;
-    }
-    proto::LogRecord record;
-    record.set_stream(stream.kind);
-    record.set_time(
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-    logs_.push_back(std::move(record));
-  }
-  logs_.back().mutable_message()->append(chunk);
-}
-
-void Execution::ParseEvents(std::string_view chunk) {
-  events_partial_.append(chunk);
-  std::size_t start = 0;
-  for (std::size_t nl; (nl = events_partial_.find('\n', start)) != std::string::npos;
-       start = nl + 1) {
-    const std::string_view line(events_partial_.data() + start, nl - start);
-    // A line nested past the bound is dropped unparsed, like any other broken line: a tree of
-    // 100 000 levels would cost a recursion per level to destroy or print.
-    if (CheckJson(line) == JsonCheck::kTooDeep) continue;
-    const auto event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!event.is_object()) continue;  // hostile or broken lines are dropped, never trusted
-    const auto text = [&](const char* key) {
-      auto it = event.find(key);
-      return it != event.end() && it->is_string() ? SanitizeUtf8(it->get<std::string>())
-                                                  : std::string();
-    };
-    const std::string kind = text("kind");
-    if (kind == "log") {
-      if (logs_.size() >= kMaxLogRecords) {
-        logs_truncated_ = true;
-        continue;
-      }
-      proto::LogRecord record;
-      record.set_stream(proto::LogRecord::LOGGING);
-      if (auto it = event.find("time"); it != event.end() && it->is_number())
-        record.set_time(it->get<double>());
-      if (auto it = event.find("line"); it != event.end() && it->is_number_unsigned())
-        record.set_line(static_cast<std::uint32_t>(
-            std::min<std::uint64_t>(it->get<std::uint64_t>(), UINT32_MAX)));
-      record.set_level(text("level"));
-      record.set_logger(text("logger"));
-      record.set_message(text("message"));
-      record.set_file(text("file"));
-      logs_.push_back(std::move(record));
-    } else if ((kind == "done" || kind == "error") && final_kind_.empty()) {
-      final_kind_ = kind;
-      final_code_ = text("code");
-      final_message_ = text("message");
-      const std::string traceback = text("traceback");
-      if (!traceback.empty()) final_message_ += "\n" + traceback;
-    }
-  }
-  events_partial_.erase(0, start);
-  if (events_partial_.size() > kMaxEventLine) {
-    logs_truncated_ = true;
-    events_partial_.clear();
-  }
+  const std::string_view chunk(stream.buffer.data(), bytes);
+  if (stream.kind == proto::LogRecord::LOGGING) return events_.Feed(chunk, log_);
+  log_.AppendStream(stream.kind, chunk);
 }
 
 void Execution::OnExited() {
@@ -619,11 +474,11 @@ void Execution::CheckResultThenFinish(proto::Stats stats) {
       } else {
         result->mutable_table()->set_inline_data(std::move(check->inline_data));
       }
-      for (auto& record : self->logs_) {
+      for (auto& record : self->log_.records) {
         record.set_message(SanitizeUtf8(record.message()));
         *result->add_logs() = std::move(record);
       }
-      result->set_logs_truncated(self->logs_truncated_);
+      result->set_logs_truncated(self->log_.truncated);
       *result->mutable_stats() = stats;
       self->Finish(std::move(answer));
     });
@@ -655,7 +510,7 @@ proto::Stats Execution::CollectStats() {
 Answer Execution::Failure(ErrorCode code, const std::string& message, const proto::Stats& stats) {
   Answer answer = ErrorAnswer(request_.request_id, code, message);
   auto* error = answer.message.mutable_error();
-  for (auto& record : logs_) {
+  for (auto& record : log_.records) {
     record.set_message(SanitizeUtf8(record.message()));
     *error->add_logs() = record;
   }
@@ -686,57 +541,17 @@ std::optional<Answer> Execution::Judge(proto::Stats& stats) {
     if (cgroup->peak_memory_bytes > 0) stats.set_peak_memory_bytes(cgroup->peak_memory_bytes);
   }
 
-  auto fail = [&](ErrorCode code, const std::string& message) {
-    return std::optional<Answer>(Failure(code, message, stats));
-  };
-
-  // The order matters: what the daemon saw itself outranks what the sandbox says.
-  if (cgroup && cgroup->oom_killed)
-    return fail(ErrorCode::kMemoryLimit, "the script used more than its memory limit of " +
-                                             FormatBytes(request_.limits.memory_bytes) +
-                                             " and was killed");
-  if (kill_reason_) return fail(*kill_reason_, kill_message_);
-  if (!report) return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
-  switch (report->kind) {
-    case InitReport::kSetupFailed:
-      return fail(ErrorCode::kInternal, std::string("sandbox setup failed: ") + report->message);
-    case InitReport::kPolicyViolation:
-      return fail(ErrorCode::kPolicyViolation,
-                  "the script made a system call the sandbox forbids: " +
-                      SeccompPolicy::SyscallName(report->value, report->arch) +
-                      "; the sandbox was stopped");
-    case InitReport::kSignaled:
-      if (report->value == SIGSYS)
-        return fail(ErrorCode::kPolicyViolation,
-                    "the script made a system call through a forbidden ABI (i386 or x32); the "
-                    "sandbox was stopped");
-      if (report->value == SIGKILL && cgroup && cgroup->oom_killed)
-        return fail(ErrorCode::kMemoryLimit, "the script ran out of memory");
-      return fail(ErrorCode::kScriptError,
-                  "the script's process was killed by " + SignalName(report->value));
-    case InitReport::kExited:
-      break;
-    default:
-      return fail(ErrorCode::kInternal, "the sandbox sent a malformed status report");
-  }
-  // A script that failed on a full work folder hit a limit, not a bug of its own.
-  if ((report->flags & InitReport::kWorkFolderFull) != 0 &&
-      (final_kind_ != "done" || report->value != 0))
-    return fail(ErrorCode::kOutputLimit,
-                "the work folder reached its limit of " + FormatBytes(request_.limits.work_bytes) +
-                    (final_message_.empty() ? std::string()
-                                            : "; the script failed with: " + final_message_));
-  if (final_kind_ == "error") {
-    ErrorCode code = ErrorCode::kScriptError;
-    if (final_code_ == "SCHEMA_MISMATCH") code = ErrorCode::kSchemaMismatch;
-    if (final_code_ == "OUTPUT_LIMIT") code = ErrorCode::kOutputLimit;
-    return fail(code, final_message_.empty() ? "the script failed" : final_message_);
-  }
-  if (final_kind_ != "done" || report->value != 0)
-    return fail(ErrorCode::kScriptError, "the script ended (exit code " +
-                                             std::to_string(report->value) +
-                                             ") without producing a result; see its stderr");
-  return std::nullopt;
+  RunFacts facts;
+  facts.report = report;
+  facts.cgroup = cgroup;
+  facts.kill_reason = kill_reason_;
+  facts.kill_message = kill_message_;
+  facts.final_event = events_.final_event();
+  facts.memory_limit_bytes = request_.limits.memory_bytes;
+  facts.work_limit_bytes = request_.limits.work_bytes;
+  const auto verdict = sandboxd::Judge(facts);
+  if (!verdict) return std::nullopt;
+  return Failure(verdict->code, verdict->message, stats);
 }
 
 }  // namespace sandboxd

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "images.h"
 #include "launcher.h"
+#include "runner_events.h"
 #include "sandbox/init_report.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/schema.h"
@@ -139,7 +140,6 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // Validates the result off the io threads, within the request's deadline, then answers.
   void CheckResultThenFinish(proto::Stats stats);
   Answer Failure(ErrorCode code, const std::string& message, const proto::Stats& stats);
-  void ParseEvents(std::string_view chunk);
   proto::Stats CollectStats();
 
   boost::asio::io_context& io_;
@@ -175,13 +175,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   std::optional<ErrorCode> kill_reason_;
   std::string kill_message_;
   std::uint64_t log_bytes_ = 0;
-  bool logs_truncated_ = false;
-  std::vector<proto::LogRecord> logs_;
-  std::string events_partial_;
-  // The runner's closing event ("done" or "error"); only the first one counts.
-  std::string final_kind_;
-  std::string final_code_;
-  std::string final_message_;
+  RunLog log_;
+  RunnerEvents events_;
 };
 
 }  // namespace sandboxd

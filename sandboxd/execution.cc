@@ -60,14 +60,15 @@ struct Execution::Stream {
   bool eof = false;
 };
 
-Execution::Execution(asio::io_context& io, const Services& services, ImageInfo image, unsigned slot)
+Execution::Execution(asio::io_context& io, const Services& services, ImageInfo image,
+                     std::unique_ptr<SlotLease> slot)
     : io_(io),
       strand_(asio::make_strand(io)),
       services_(services),
       image_(std::move(image)),
-      slot_(slot),
+      slot_(std::move(slot)),
       deadline_(strand_) {
-  sandbox_id_ = "s" + std::to_string(slot_) + "-" + std::to_string(::getpid()) + "-" +
+  sandbox_id_ = "s" + std::to_string(slot_->slot()) + "-" + std::to_string(::getpid()) + "-" +
                 std::to_string(Clock::now().time_since_epoch().count());
 }
 
@@ -181,7 +182,7 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   launch.set_artifacts_dir(options.artifacts_dir);
   launch.set_site_dir(options.site_dir);
   // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
-  const std::uint32_t udf_id = services_.config.sandbox_uid_base + 2 * slot_;
+  const std::uint32_t udf_id = services_.config.sandbox_uid_base + 2 * slot_->slot();
   launch.set_outside_uid(udf_id);
   launch.set_outside_gid(udf_id);
   launch.set_outside_root_uid(udf_id + 1);
@@ -275,6 +276,19 @@ void Execution::Assign(PreparedRequest request, AnswerCallback done) {
     self->run_start_ = Clock::now();
     if (self->launching_) {
       self->assign_waiting_ = true;  // LaunchDone starts it
+      // A launch that runs past the request's deadline (a zygote still importing, a launcher
+      // busy with others) ends the request then; LaunchDone kills what it brings.
+      self->deadline_.expires_at(self->request_.received +
+                                 std::chrono::milliseconds(self->request_.limits.timeout_ms));
+      self->deadline_.async_wait([self](const boost::system::error_code& ec) {
+        if (ec || !self->launching_ || self->finished_) return;
+        self->assign_waiting_ = false;
+        self->Kill(ErrorCode::kTimeout, "no sandbox could be started within the time limit");
+        self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kTimeout,
+                                 "no sandbox could be started within the time limit of " +
+                                     FormatMillis(self->request_.limits.timeout_ms) +
+                                     ": this node is busy; retry later"));
+      });
       return;
     }
     self->StartAssigned();

@@ -23,6 +23,7 @@
 #include "sandboxd.pb.h"
 #include "sandboxd/schema.h"
 #include "sandboxd/unique_fd.h"
+#include "slot_lease.h"
 
 namespace sandboxd {
 
@@ -99,7 +100,9 @@ struct LaunchOptions {
 // one request and is never reused.
 class Execution : public std::enable_shared_from_this<Execution> {
  public:
-  Execution(boost::asio::io_context& io, const Services& services, ImageInfo image, unsigned slot);
+  // The Execution holds `slot` until it is destroyed, which is after its sandbox is gone.
+  Execution(boost::asio::io_context& io, const Services& services, ImageInfo image,
+            std::unique_ptr<SlotLease> slot);
   ~Execution();
 
   // Launches the sandbox; `launched` runs once from the io_context with the outcome. `on_idle_exit`
@@ -113,7 +116,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // Ends the sandbox early with the answer `reason`: `message` (the daemon is stopping).
   void Abort(ErrorCode reason, std::string message);
 
-  unsigned slot() const { return slot_; }
+  unsigned slot() const { return slot_->slot(); }
   const std::string& image_name() const { return image_.name; }
 
  private:
@@ -146,7 +149,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   const Services& services_;
   ImageInfo image_;
-  unsigned slot_;
+  std::unique_ptr<SlotLease> slot_;
   std::string sandbox_id_;
   PreparedRequest request_;
   AnswerCallback done_;

@@ -341,12 +341,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (server_.aborted())
       return Send(ErrorAnswer(id, ErrorCode::kOverloaded, server_.abort_reason()));
     auto self = shared_from_this();
-    // The answer path of every execution: forget it, free its slot (the pool may refill), reply.
-    auto finish = [self, lease, spill](std::uint64_t key, unsigned slot) {
-      return [self, key, slot, lease, spill](Answer answer) {
+    // The answer path of every execution: forget it, reply. Its slot is freed when the execution
+    // is gone (SlotLease), and the warm pool refills then.
+    auto finish = [self, lease, spill](std::uint64_t key) {
+      return [self, key, lease, spill](Answer answer) {
         self->Forget(key);
-        self->server_.admission().Release(slot);
-        if (auto* pool = self->server_.pool()) pool->Fill();
         self->Send(std::move(answer));
       };
     };
@@ -360,7 +359,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (auto warm = pool->Take(shared->image.name)) {
         const std::uint64_t key = NextKey();
         Track(key, warm);
-        warm->Assign(std::move(*shared), finish(key, warm->slot()));
+        warm->Assign(std::move(*shared), finish(key));
         pool->Fill();
         return;
       }
@@ -376,15 +375,16 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       const std::uint64_t key = self->NextKey();
-      auto execution = std::make_shared<Execution>(self->server_.io(), self->server_.services(),
-                                                   shared->image, slot);
+      auto execution = std::make_shared<Execution>(
+          self->server_.io(), self->server_.services(), shared->image,
+          std::make_unique<SlotLease>(self->server_.admission(), slot, self->server_.Refill()));
       self->Track(key, execution);
       LaunchOptions options;
       options.artifacts_dir = shared->artifacts_dir;
       options.site_dir = shared->site_dir;
       options.input_memfd.reset(::fcntl(shared->input_memfd.get(), F_DUPFD_CLOEXEC, 0));
       execution->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
-      execution->Assign(std::move(*shared), finish(key, slot));
+      execution->Assign(std::move(*shared), finish(key));
     };
     // A request still queued when the shutdown stops everything.
     auto abort = [self, shared] {
@@ -514,6 +514,12 @@ Server::Server(asio::io_context& io, const Services& services)
       spill_(services.config.spill_dir.empty() ? services.config.state_dir + "/spill"
                                                : services.config.spill_dir,
              services.config.max_spill_bytes) {}
+
+std::function<void()> Server::Refill() {
+  return [this] {
+    if (auto* pool = this->pool()) pool->Fill();
+  };
+}
 
 void Server::StartWarmPool() {
   const auto& config = services_.config;

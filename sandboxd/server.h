@@ -5,6 +5,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -47,6 +48,8 @@ class Server {
   // Launches the warm pool of the default image (config warm_sandboxes; 0 disables it).
   void StartWarmPool();
   WarmPool* pool() { return pool_.get(); }
+  // What runs when a slot comes back: the warm pool refills.
+  std::function<void()> Refill();
   Admission& admission() { return admission_; }
   boost::asio::io_context& io() { return io_; }
   const Services& services() const { return services_; }

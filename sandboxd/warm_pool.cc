@@ -17,13 +17,16 @@ WarmPool::WarmPool(boost::asio::io_context& io, const Services& services, Admiss
 void WarmPool::Fill() {
   for (;;) {
     std::unique_lock lock(mu_);
-    if (draining_ || ready_.size() + starting_ >= target_) return;
+    if (draining_ || paused_ || ready_.size() + starting_ >= target_) return;
     const auto slot = admission_.TryAcquire();
     if (!slot) return;
     ++starting_;
     lock.unlock();
-    auto execution = std::make_shared<Execution>(io_, services_, image_, *slot);
     std::weak_ptr<WarmPool> weak = weak_from_this();
+    auto execution = std::make_shared<Execution>(
+        io_, services_, image_, std::make_unique<SlotLease>(admission_, *slot, [weak] {
+          if (auto pool = weak.lock()) pool->Fill();
+        }));
     Execution* raw = execution.get();
     execution->Launch(
         LaunchOptions{},
@@ -47,10 +50,13 @@ void WarmPool::OnLaunched(const std::shared_ptr<Execution>& execution, const Sta
       return;
     }
   }
-  if (!status.ok()) spdlog::warn("warm sandbox not started: {}", status.message());
-  execution->Cancel();
-  admission_.Release(execution->slot());
-  // No refill here: a launch that fails would fail again at once. The next Take refills.
+  if (!status.ok()) {
+    spdlog::warn("warm sandbox not started: {}", status.message());
+    // A launch that fails would fail again at once: no refill until the next Take.
+    std::lock_guard lock(mu_);
+    paused_ = true;
+  }
+  execution->Cancel();  // its slot comes back when it is gone (SlotLease)
 }
 
 void WarmPool::OnIdleExit(Execution* execution) {
@@ -63,14 +69,13 @@ void WarmPool::OnIdleExit(Execution* execution) {
     gone = std::move(*it);
     ready_.erase(it);
   }
-  spdlog::warn("a warm sandbox ended while idle; replacing it");
-  admission_.Release(gone->slot());
-  Fill();
+  spdlog::warn("a warm sandbox ended while idle; replacing it");  // when its slot is back
 }
 
 std::shared_ptr<Execution> WarmPool::Take(const std::string& image) {
   if (image != image_.name) return nullptr;
   std::lock_guard lock(mu_);
+  paused_ = false;
   if (ready_.empty()) return nullptr;
   auto execution = std::move(ready_.back());
   ready_.pop_back();
@@ -84,10 +89,7 @@ void WarmPool::DropIdle(bool for_good) {
     draining_ = draining_ || for_good;
     idle.swap(ready_);
   }
-  for (auto& execution : idle) {
-    execution->Cancel();
-    admission_.Release(execution->slot());
-  }
+  for (auto& execution : idle) execution->Cancel();  // each frees its slot when gone
 }
 
 void WarmPool::Recycle() {
@@ -106,10 +108,7 @@ void WarmPool::YieldIdle(unsigned count) {
       ready_.pop_back();
     }
   }
-  for (auto& execution : yielded) {
-    execution->Cancel();
-    admission_.Release(execution->slot());
-  }
+  for (auto& execution : yielded) execution->Cancel();  // each frees its slot when gone
 }
 
 }  // namespace sandboxd

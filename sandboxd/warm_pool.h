@@ -45,6 +45,7 @@ class WarmPool : public std::enable_shared_from_this<WarmPool> {
   unsigned target_;
   std::mutex mu_;
   bool draining_ = false;
+  bool paused_ = false;  // a launch failed: no refill until the next Take
   unsigned starting_ = 0;
   std::vector<std::shared_ptr<Execution>> ready_;
 };

@@ -75,5 +75,27 @@ TEST_F(QueueTest, AnIdleWarmSandboxGivesItsSlotToAnotherImage) {
   EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 4);
 }
 
+TEST_F(QueueTest, ARequestWhoseSandboxIsStillStartingEndsAtItsDeadline) {
+  if (!std::filesystem::exists(ImagesDir() + "/python3.11-ml/packages.lock"))
+    GTEST_SKIP() << "image python3.11-ml is not built";
+  // The ML image's zygote takes far longer than 100 ms to import torch and the rest; the request
+  // is answered at its deadline, not when the zygote is ready, and the node serves on.
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  Request request = Plain(5);
+  request.image = "python3.11-ml";
+  request.timeout_ms = 100;
+  auto outcome = client.Execute(request);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kTimeout) << outcome.error().ToString();
+  EXPECT_NE(outcome.error().message.find("could be started"), std::string::npos)
+      << outcome.error().message;
+  request.timeout_ms = 60'000;  // once the zygote is up, the image serves
+  outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 5);
+}
+
 }  // namespace
 }  // namespace sandboxd::testing

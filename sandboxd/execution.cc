@@ -99,6 +99,11 @@ Execution::~Execution() {
   }
 }
 
+void WaitForLaunchesAndChecks() {
+  LaunchThread().join();
+  ResultCheckPool().join();
+}
+
 void WaitForCleanups() { CleanupThread().join(); }
 
 // What a launch needs between the strand (which prepares it) and the launch thread.

@@ -69,8 +69,11 @@ struct PreparedRequest {
   std::shared_ptr<const void> in_flight;
 };
 
-// Waits for the sandboxes' cgroup removals still under way (at exit, before the cgroup manager
-// goes).
+// At exit, once the io threads are gone and before the daemon's parts are destroyed: waits for
+// the launches and result checks still under way on their threads (they use the launcher and
+// the config), then, after the event loop's handlers (and the executions in them) are gone, for
+// the cgroup removals those queued.
+void WaitForLaunchesAndChecks();
 void WaitForCleanups();
 
 // The answer: a message and the descriptors that ride with it (a large result's memfd).

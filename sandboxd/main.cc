@@ -23,6 +23,12 @@
 
 namespace {
 
+// The daemon's io_context, which can drop its queued handlers before the objects they use go.
+class EventLoop : public boost::asio::io_context {
+ public:
+  void DestroyHandlers() { shutdown(); }
+};
+
 std::string DefaultSeccompPolicy() {
   if (std::filesystem::exists(SANDBOXD_DEFAULT_SECCOMP_POLICY))
     return SANDBOXD_DEFAULT_SECCOMP_POLICY;
@@ -178,7 +184,7 @@ int main(int argc, char** argv) {
   services.set_seccomp(seccomp);
   services.images = &images;
 
-  boost::asio::io_context io;
+  EventLoop io;
   Server server(io, services);
   if (Status s = server.Listen(); !s.ok()) {
     spdlog::critical("{}", s.message());
@@ -239,6 +245,11 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  WaitForLaunchesAndChecks();
+  // The handlers still queued hold sessions and executions that use the Server's parts: they
+  // are destroyed now, while those parts exist (the context would destroy them after the Server),
+  // and the sandboxes they held are killed and their cgroups removed.
+  io.DestroyHandlers();
   WaitForCleanups();
   ::unlink(config.socket_path.c_str());
   spdlog::info("stopped");

@@ -40,7 +40,8 @@ class Session : public std::enable_shared_from_this<Session> {
         reader_(server.services().config.max_frame_bytes, kMaxFdsPerFrame),
         writer_(kMaxQueuedBytes, kMaxQueuedFrames),
         write_timer_(socket_.get_executor()),
-        write_timeout_(server.services().config.client_write_timeout_ms) {}
+        write_timeout_(server.services().config.client_write_timeout_ms),
+        counters_(server.counters()) {}
 
   // The accept handler runs outside the session's strand; everything after it runs on it.
   void Start() {
@@ -65,7 +66,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  ~Session() { server_.CountUnsentAnswers(-static_cast<long>(counted_unsent_)); }
+  ~Session() { counters_->unsent_answers -= static_cast<long>(counted_unsent_); }
 
  private:
   // What may pile up unread behind one client before it is cut off: far more than the answers
@@ -93,7 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Keeps the server's count of unsent answers in step with the writer's queue.
   void CountUnsent() {
     const std::size_t now = writer_.queued_frames();
-    server_.CountUnsentAnswers(static_cast<long>(now) - static_cast<long>(counted_unsent_));
+    counters_->unsent_answers += static_cast<long>(now) - static_cast<long>(counted_unsent_);
     counted_unsent_ = now;
   }
 
@@ -375,9 +376,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
       const std::uint64_t key = self->NextKey();
-      auto execution = std::make_shared<Execution>(
-          self->server_.io(), self->server_.services(), shared->image,
-          std::make_unique<SlotLease>(self->server_.admission(), slot, self->server_.Refill()));
+      auto execution =
+          std::make_shared<Execution>(self->server_.io(), self->server_.services(), shared->image,
+                                      std::make_unique<SlotLease>(self->server_.shared_admission(),
+                                                                  slot, self->server_.Refill()));
       self->Track(key, execution);
       LaunchOptions options;
       options.artifacts_dir = shared->artifacts_dir;
@@ -485,6 +487,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t last_key_ = 0;
   std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
   std::size_t counted_unsent_ = 0;  // this session's share of the server's unsent answers
+  std::shared_ptr<Server::Counters> counters_;
 };
 
 ArtifactService* Server::artifacts(Status& error) {
@@ -509,15 +512,16 @@ Server::~Server() = default;
 Server::Server(asio::io_context& io, const Services& services)
     : io_(io),
       services_(services),
-      admission_(services.config.max_sandboxes, services.config.max_queue),
+      admission_(
+          std::make_shared<Admission>(services.config.max_sandboxes, services.config.max_queue)),
       acceptor_(io),
       spill_(services.config.spill_dir.empty() ? services.config.state_dir + "/spill"
                                                : services.config.spill_dir,
              services.config.max_spill_bytes) {}
 
 std::function<void()> Server::Refill() {
-  return [this] {
-    if (auto* pool = this->pool()) pool->Fill();
+  return [weak = std::weak_ptr<WarmPool>(pool_)] {
+    if (auto pool = weak.lock()) pool->Fill();
   };
 }
 
@@ -569,8 +573,8 @@ void Server::AbortAll(const std::string& why) {
     }
   }
   aborted_ = true;
-  const unsigned unanswered = in_flight_;
-  const unsigned queued = admission_.AbortQueued();
+  const unsigned unanswered = counters_->in_flight;
+  const unsigned queued = admission_->AbortQueued();
   for (auto& session : sessions) session->AbortExecutions(ErrorCode::kOverloaded, why);
   spdlog::warn("stopping {} unanswered requests ({} of them queued): {}", unanswered, queued, why);
 }
@@ -581,8 +585,8 @@ std::string Server::abort_reason() const {
 }
 
 std::shared_ptr<const void> Server::TrackRequest() {
-  ++in_flight_;
-  return {nullptr, [this](const void*) { --in_flight_; }};
+  ++counters_->in_flight;
+  return {nullptr, [counters = counters_](const void*) { --counters->in_flight; }};
 }
 
 void Server::Accept() {

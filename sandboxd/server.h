@@ -35,8 +35,8 @@ class Server {
   void AbortAll(const std::string& why);
   // True when every accepted request has been answered and every answer has gone into its
   // client's socket (or that client is gone).
-  bool Idle() const { return in_flight_ == 0 && unsent_answers_ == 0; }
-  unsigned unanswered() const { return in_flight_; }
+  bool Idle() const { return counters_->in_flight == 0 && counters_->unsent_answers == 0; }
+  unsigned unanswered() const { return counters_->in_flight; }
   bool draining() const { return draining_; }
   bool aborted() const { return aborted_; }
   std::string abort_reason() const;
@@ -44,13 +44,22 @@ class Server {
   std::shared_ptr<const void> TrackRequest();
   // Sessions count the answers they have yet to write (queued on their strand or in their
   // writer), so the shutdown does not stop the event loop under them.
-  void CountUnsentAnswers(long delta) { unsent_answers_ += delta; }
+  void CountUnsentAnswers(long delta) { counters_->unsent_answers += delta; }
+  // What sessions and requests count into; shared, since handlers the event loop still holds at
+  // exit (and the sessions and executions in them) are destroyed after the Server.
+  struct Counters {
+    std::atomic<unsigned> in_flight = 0;
+    std::atomic<long> unsent_answers = 0;
+  };
+  const std::shared_ptr<Counters>& counters() const { return counters_; }
   // Launches the warm pool of the default image (config warm_sandboxes; 0 disables it).
   void StartWarmPool();
   WarmPool* pool() { return pool_.get(); }
   // What runs when a slot comes back: the warm pool refills.
   std::function<void()> Refill();
-  Admission& admission() { return admission_; }
+  Admission& admission() { return *admission_; }
+  // Shared with every slot lease, which may outlive the Server at exit.
+  const std::shared_ptr<Admission>& shared_admission() const { return admission_; }
   boost::asio::io_context& io() { return io_; }
   const Services& services() const { return services_; }
   // The artifact service, started on first use (so daemons that never see an artifact never
@@ -64,12 +73,11 @@ class Server {
   void Accept();
   boost::asio::io_context& io_;
   const Services& services_;
-  Admission admission_;
+  std::shared_ptr<Admission> admission_;
   std::shared_ptr<WarmPool> pool_;
   mutable std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;
-  std::atomic<unsigned> in_flight_ = 0;
-  std::atomic<long> unsent_answers_ = 0;
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   std::atomic<bool> draining_ = false;
   std::atomic<bool> aborted_ = false;
   std::string abort_reason_;  // under sessions_mu_

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
 #include "admission.h"
 
@@ -13,10 +14,11 @@ namespace sandboxd {
 class SlotLease {
  public:
   // `released` runs after the slot is back (the warm pool refills from it).
-  SlotLease(Admission& admission, unsigned slot, std::function<void()> released = {})
-      : admission_(admission), slot_(slot), released_(std::move(released)) {}
+  SlotLease(std::shared_ptr<Admission> admission, unsigned slot,
+            std::function<void()> released = {})
+      : admission_(std::move(admission)), slot_(slot), released_(std::move(released)) {}
   ~SlotLease() {
-    admission_.Release(slot_);
+    admission_->Release(slot_);
     if (released_) released_();
   }
   SlotLease(const SlotLease&) = delete;
@@ -25,7 +27,7 @@ class SlotLease {
   unsigned slot() const { return slot_; }
 
  private:
-  Admission& admission_;
+  std::shared_ptr<Admission> admission_;  // shared: a lease may outlive the Server at exit
   unsigned slot_;
   std::function<void()> released_;
 };

@@ -6,11 +6,11 @@
 
 namespace sandboxd {
 
-WarmPool::WarmPool(boost::asio::io_context& io, const Services& services, Admission& admission,
-                   ImageInfo image, unsigned target)
+WarmPool::WarmPool(boost::asio::io_context& io, const Services& services,
+                   std::shared_ptr<Admission> admission, ImageInfo image, unsigned target)
     : io_(io),
       services_(services),
-      admission_(admission),
+      admission_(std::move(admission)),
       image_(std::move(image)),
       target_(target) {}
 
@@ -18,7 +18,7 @@ void WarmPool::Fill() {
   for (;;) {
     std::unique_lock lock(mu_);
     if (draining_ || paused_ || ready_.size() + starting_ >= target_) return;
-    const auto slot = admission_.TryAcquire();
+    const auto slot = admission_->TryAcquire();
     if (!slot) return;
     ++starting_;
     lock.unlock();
@@ -45,7 +45,7 @@ void WarmPool::OnLaunched(const std::shared_ptr<Execution>& execution, const Sta
     --starting_;
     // A request queued while this one started (of another image, or it would have waited for
     // none) gets the slot instead.
-    if (status.ok() && !draining_ && admission_.queued() == 0) {
+    if (status.ok() && !draining_ && admission_->queued() == 0) {
       ready_.push_back(execution);
       return;
     }

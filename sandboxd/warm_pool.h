@@ -17,8 +17,8 @@ namespace sandboxd {
 class WarmPool : public std::enable_shared_from_this<WarmPool> {
  public:
   // Keeps `target` sandboxes of `image` ready, using slots only when no request waits for one.
-  WarmPool(boost::asio::io_context& io, const Services& services, Admission& admission,
-           ImageInfo image, unsigned target);
+  WarmPool(boost::asio::io_context& io, const Services& services,
+           std::shared_ptr<Admission> admission, ImageInfo image, unsigned target);
 
   // Launches sandboxes until `target` are ready or starting, as free slots allow.
   void Fill();
@@ -40,7 +40,7 @@ class WarmPool : public std::enable_shared_from_this<WarmPool> {
 
   boost::asio::io_context& io_;
   const Services& services_;
-  Admission& admission_;
+  std::shared_ptr<Admission> admission_;
   ImageInfo image_;
   unsigned target_;
   std::mutex mu_;

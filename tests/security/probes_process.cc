@@ -166,7 +166,8 @@ def zombies(exclude_parent):
         if fields[0] == "Z" and int(fields[1]) != exclude_parent:
             count += 1
     return count
-for _ in range(50):
+# Up to 10 s: on a loaded machine init may not run for a while (the loop ends at the first 0).
+for _ in range(200):
     if zombies(os.getpid()) == 0:
         break
     time.sleep(0.05)

@@ -58,7 +58,8 @@ PyObject* ChildTuple(const internal::LaunchRequest& request) {
 
 PyObject* Serve(PyObject* /*self*/, PyObject* args) {
   int socket = -1;
-  if (PyArg_ParseTuple(args, "i", &socket) == 0) return nullptr;
+  PyObject* after_first_fork = Py_None;
+  if (PyArg_ParseTuple(args, "i|O", &socket, &after_first_fork) == 0) return nullptr;
   {
     internal::LaunchReply ready;
     ready.set_ok(true);
@@ -128,6 +129,14 @@ PyObject* Serve(PyObject* /*self*/, PyObject* args) {
     reply.set_pid(static_cast<std::int32_t>(pid));
     Answer(socket, reply, pidfd);
     ::close(pidfd);
+    // Work that makes later children faster but would only delay the first one (the zygote's
+    // warm-up) runs once the first child is on its way.
+    if (after_first_fork != Py_None) {
+      PyObject* done = PyObject_CallNoArgs(after_first_fork);
+      if (done == nullptr) PyErr_Print();  // a failed warm-up costs speed, never a request
+      Py_XDECREF(done);
+      after_first_fork = Py_None;
+    }
   }
 }
 
@@ -142,7 +151,8 @@ PyObject* Detach(PyObject* /*self*/, PyObject* args) {
 
 PyMethodDef kMethods[] = {
     {"serve", Serve, METH_VARARGS,
-     "serve(fd): forks sandboxes for the launcher on fd; returns (env, cpu_count) in each UDF"},
+     "serve(fd, after_first_fork=None): forks sandboxes for the launcher on fd, calling "
+     "after_first_fork() once the first is forked; returns (env, cpu_count) in each UDF"},
     {"detach", Detach, METH_VARARGS, "detach(path): lazily unmounts path"},
     {nullptr, nullptr, 0, nullptr}};
 

@@ -70,7 +70,7 @@ result = result.sort_values('x').reset_index(drop=True)
 
 
 def _warm_up(runner):
-    """Runs the runner's whole path once before the first fork.
+    """Runs the runner's whole path once, in the zygote, after its first fork.
 
     pandas, numpy and the runner set up much on first use (submodule imports, ufunc loops, dtype
     caches); done here, in the zygote, every child starts past it instead of paying for it in its
@@ -125,10 +125,10 @@ def serve():
     from . import main as runner  # numpy, pandas and the whole runner
 
     runner.preload(sys.argv[1:])
-    _warm_up(runner)
     pools = _pool_controller()
     zygote = _load_extension()
-    child = zygote.serve(LAUNCHER_FD)
+    # The warm-up runs after the first fork: the first request of an image does not wait for it.
+    child = zygote.serve(LAUNCHER_FD, lambda: _warm_up(runner))
     if child is None:
         return 0  # the launcher hung up
     env, cpu_count = child

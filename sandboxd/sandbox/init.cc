@@ -77,20 +77,29 @@ void EndEverything() {
 
 }  // namespace
 
-[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
-                                 int launcher_alive) {
-  const int status_fd = fds.fd[kStatusFd];
-  // Become the namespace's root (an unprivileged host uid) rather than staying host root.
+namespace {
+
+// Takes uid and gid 0 of the user namespace (the slot's unprivileged root uid outside), sets the
+// parent-death signal again (changing credentials cleared it), makes sure the launcher did not
+// die in between (its end of `launcher_alive` would be closed), and closes that descriptor.
+// Nothing in the sandbox may open init's descriptors through /proc/1/fd afterwards.
+void BecomeSandboxRoot(int status_fd, int launcher_alive) {
   if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
     FailSetup(status_fd, std::string("become the sandbox's root: ") + std::strerror(errno));
-  // Changing credentials cleared the parent-death signal: set it again, then make sure the
-  // launcher did not die in between (its end of the pipe would be closed).
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pollfd alive{launcher_alive, POLLIN, 0};
   if (::poll(&alive, 1, 0) != 0) ::_exit(1);
   ::close(launcher_alive);
-  // Nothing in the sandbox may open init's descriptors through /proc/1/fd.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+}  // namespace
+
+[[noreturn]] void RunSandboxInit(const internal::LaunchRequest& request, const SandboxFds& fds,
+                                 int launcher_alive) {
+  const int status_fd = fds.fd[kStatusFd];
+  // Become the namespace's root (an unprivileged host uid) rather than staying host root.
+  BecomeSandboxRoot(status_fd, launcher_alive);
 
   LimitsView limits;
   if (auto err = SetUpMountNamespace(request, limits, MountLayout::kPivotIntoImage); !err.empty())
@@ -166,15 +175,7 @@ bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxF
   if (::unshare(CLONE_NEWUSER) != 0)
     FailSetup(status_fd, std::string("create the user namespace: ") + std::strerror(errno));
   if (::write(sync, "U", 1) != 1 || !AwaitLauncher(sync, 'G')) ::_exit(1);
-  if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)
-    FailSetup(status_fd, std::string("become the sandbox's root: ") + std::strerror(errno));
-  // Changing credentials cleared the parent-death signal: set it again, then make sure the
-  // launcher did not die in between (its end of the socket would be closed).
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  pollfd alive{sync, POLLIN, 0};
-  if (::poll(&alive, 1, 0) != 0) ::_exit(1);
-  ::close(sync);
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  BecomeSandboxRoot(status_fd, sync);
 
   // The rest of the namespaces belong to the slot's user namespace, as a launched sandbox's do.
   if (::unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) != 0)

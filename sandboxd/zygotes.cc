@@ -108,9 +108,12 @@ StatusOr<Zygotes::Zygote> Zygotes::Start(const internal::LaunchRequest& request)
     }
     if (::dup2(pair[1], 3) != 3) ::_exit(1);  // dup2 leaves fd 3 open across exec
     // stdin and stdout exist (/dev/null), so the interpreter makes sys.stdin and sys.stdout: in
-    // each UDF they are its own fds 0 and 1 (the output pipe), as in a launched runner.
-    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    // each UDF they are its own fds 0 and 1 (the output pipe), as in a launched runner. Opened
+    // without O_CLOEXEC: with 0 and 1 closed it lands on 0 itself, and dup2(0, 0) would leave a
+    // close-on-exec flag on it.
+    const int null_fd = ::open("/dev/null", O_RDWR);
     if (null_fd < 0 || ::dup2(null_fd, 0) != 0 || ::dup2(null_fd, 1) != 1) ::_exit(1);
+    if (null_fd > 1) ::close(null_fd);
     std::vector<char*> argv;
     for (const auto& arg : request.argv()) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);

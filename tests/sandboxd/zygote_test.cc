@@ -98,6 +98,26 @@ TEST_F(ZygoteTest, FreshSandboxesAreForkedFromOneZygotePerImage) {
   EXPECT_EQ(ZygotesOf(*daemon).size(), 1U) << "three requests, one zygote";
 }
 
+TEST_F(ZygoteTest, AForkedUdfHasTheRunnersStandardStreams) {
+  // As a launched runner: stdin is /dev/null (reads end at once), stdout and stderr reach the log.
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  Request request;
+  request.output_schema = "typeof(stdin:string)";
+  request.script =
+      "import sys\n"
+      "print('to stdout')\n"
+      "result = pd.DataFrame({'stdin': [repr(sys.stdin.read()) if sys.stdin else 'None']})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome.result().table.view().GetText(0, 0), "''");
+  bool printed = false;
+  for (const auto& record : outcome.result().logs)
+    printed = printed || record.message.find("to stdout") != std::string::npos;
+  EXPECT_TRUE(printed);
+}
+
 TEST_F(ZygoteTest, AZygoteThatDiesIsReplacedAndRequestsGoOn) {
   auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
   ASSERT_NE(daemon, nullptr);

@@ -152,8 +152,8 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
 
 Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
   const SandboxLimits& limits = services_.config.limits;
-  // fd 3 is a pipe: the runner starts, imports numpy and pandas, and then blocks until the
-  // request is written into it.
+  // fd 3 is a pipe: the runner gets ready (forked from its zygote, or importing numpy and
+  // pandas), then blocks until the request is written into it.
   int control[2];
   if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
   prepared.control_read.reset(control[0]);

@@ -97,8 +97,9 @@ struct LaunchOptions {
   UniqueFd input_memfd;       // the request's sealed input; empty: filled in at Assign
 };
 
-// One sandbox and the one request it serves. Launch() starts the sandbox: its runner imports
-// numpy and pandas, then waits for the request on its control pipe. Assign() hands it the request
+// One sandbox and the one request it serves. Launch() starts the sandbox (forked from its image's
+// zygote, or a fresh interpreter with --no-zygotes), whose runner then waits for the request on
+// its control pipe. Assign() hands it the request
 // (at once for a cold start, later for a warm one from the WarmPool). A sandbox serves exactly
 // one request and is never reused.
 class Execution : public std::enable_shared_from_this<Execution> {

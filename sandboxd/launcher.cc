@@ -142,42 +142,43 @@ LauncherClient::~LauncherClient() {
   if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
 }
 
-StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& request,
-                                                 const SandboxFds& fds) {
+StatusOr<LauncherClient::Reply> LauncherClient::Call(const internal::LaunchRequest& request,
+                                                     std::span<const int> fds) {
   std::lock_guard lock(mu_);
   std::string payload;
   request.SerializeToString(&payload);
-  if (Status s = SendFrame(socket_.get(), payload, std::span<const int>(fds.fd, kSandboxFdCount));
-      !s.ok())
+  if (Status s = SendFrame(socket_.get(), payload, fds); !s.ok())
     return Status(ErrorCode::kInternal, "launcher unreachable: " + s.message());
   FrameReader reader(1 << 20, 1);
   auto frame = reader.ReadOne(socket_.get());
   if (!frame.ok())
     return Status(ErrorCode::kInternal, "launcher did not answer: " + frame.status().message());
-  internal::LaunchReply reply;
-  if (!reply.ParseFromString(frame->payload) || reply.sandbox_id() != request.sandbox_id())
+  Reply reply;
+  if (!reply.reply.ParseFromString(frame->payload) ||
+      reply.reply.sandbox_id() != request.sandbox_id())
     return Status(ErrorCode::kInternal, "launcher answered with a malformed reply");
-  if (!reply.ok())
-    return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply.error());
-  if (frame->fds.size() != 1) return Status(ErrorCode::kInternal, "launcher sent no pidfd");
+  reply.fds = std::move(frame->fds);
+  return reply;
+}
+
+StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& request,
+                                                 const SandboxFds& fds) {
+  auto reply = Call(request, std::span<const int>(fds.fd, kSandboxFdCount));
+  if (!reply.ok()) return reply.status();
+  if (!reply->reply.ok())
+    return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply->reply.error());
+  if (reply->fds.size() != 1) return Status(ErrorCode::kInternal, "launcher sent no pidfd");
   LaunchedSandbox launched;
-  launched.pid = reply.pid();
-  launched.pidfd = std::move(frame->fds[0]);
+  launched.pid = reply->reply.pid();
+  launched.pidfd = std::move(reply->fds[0]);
   return launched;
 }
 
 Status LauncherClient::RestartZygotes() {
-  std::lock_guard lock(mu_);
   internal::LaunchRequest request;
   request.set_restart_zygotes(true);
-  std::string payload;
-  request.SerializeToString(&payload);
-  if (Status s = SendFrame(socket_.get(), payload); !s.ok())
-    return {ErrorCode::kInternal, "launcher unreachable: " + s.message()};
-  FrameReader reader(1 << 20, 1);
-  auto frame = reader.ReadOne(socket_.get());
-  internal::LaunchReply reply;
-  if (!frame.ok() || !reply.ParseFromString(frame->payload) || !reply.ok())
+  auto reply = Call(request, {});
+  if (!reply.ok() || !reply->reply.ok())
     return {ErrorCode::kInternal, "the launcher did not restart its zygotes"};
   return Status::Ok();
 }

@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "launcher.pb.h"
 #include "sandbox/sandbox_spec.h"
@@ -37,6 +39,13 @@ class LauncherClient {
 
  private:
   LauncherClient(UniqueFd socket, pid_t pid) : socket_(std::move(socket)), pid_(pid) {}
+  struct Reply {
+    internal::LaunchReply reply;
+    std::vector<UniqueFd> fds;
+  };
+  // One request and its reply (requests are serialized over the one socket); errors name the
+  // step that failed.
+  StatusOr<Reply> Call(const internal::LaunchRequest& request, std::span<const int> fds);
   std::mutex mu_;
   UniqueFd socket_;
   pid_t pid_;

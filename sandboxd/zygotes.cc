@@ -55,27 +55,6 @@ bool AwaitSandbox(int sync, char expected) {
   return ::read(sync, &got, 1) == 1 && got == expected;
 }
 
-// The memory cgroup's limit, usage and statistics files for the sandbox's limits view, which
-// cannot see the cgroupfs from inside the zygote's tree. None when there is no memory cgroup.
-std::vector<UniqueFd> OpenMemoryFiles(const internal::LaunchRequest& request, bool& v2) {
-  std::vector<UniqueFd> files;
-  for (const std::string& procs : request.cgroup_procs()) {
-    const std::string dir = procs.substr(0, procs.rfind('/'));
-    v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
-    const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;
-    if (!v1 && !v2) continue;
-    static constexpr const char* kV2[] = {"memory.max", "memory.current", "memory.stat"};
-    static constexpr const char* kV1[] = {"memory.limit_in_bytes", "memory.usage_in_bytes",
-                                          "memory.stat"};
-    for (const char* name : v2 ? kV2 : kV1) {
-      files.emplace_back(::open((dir + "/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-      if (!files.back()) return {};
-    }
-    return files;
-  }
-  return {};
-}
-
 }  // namespace
 
 StatusOr<Zygotes::Zygote> Zygotes::Start(const internal::LaunchRequest& request) {
@@ -215,9 +194,13 @@ StatusOr<LaunchedSandbox> Zygotes::ForkFrom(Zygote& zygote, const internal::Laun
   UniqueFd sync(sync_pair[0]);
   UniqueFd theirs(sync_pair[1]);
   internal::LaunchRequest forwarded = request;
-  bool v2 = false;
-  const std::vector<UniqueFd> memory = OpenMemoryFiles(request, v2);
-  forwarded.set_memory_cgroup_v2(v2);
+  // The limits view's memory cgroup files: the child cannot see the cgroupfs from inside the
+  // zygote's tree. All three or none ride with the frame.
+  const MemoryCgroupFds opened = OpenMemoryCgroupFiles(request);
+  std::vector<UniqueFd> memory;
+  for (int fd : {opened.limit, opened.usage, opened.stat}) memory.emplace_back(fd);
+  if (!memory[0] || !memory[1] || !memory[2]) memory.clear();
+  forwarded.set_memory_cgroup_v2(opened.v2);
   std::vector<int> sent(fds.fd, fds.fd + kSandboxFdCount);
   sent.push_back(theirs.get());
   // The request's folders, as detached copies of their mount trees: the child's mount namespace

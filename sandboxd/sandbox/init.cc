@@ -112,10 +112,10 @@ void BecomeSandboxRoot(int status_fd, int launcher_alive) {
 
 namespace {
 
-// One byte from the launcher on the sync socket; false on EOF (the launcher gave up or died).
 // The classic signals (real-time ones are glibc's or nobody's).
 constexpr int kSignalCount = 32;
 
+// One byte from the launcher on the sync socket; false on EOF (the launcher gave up or died).
 bool AwaitLauncher(int sync, char expected) {
   char got = 0;
   for (;;) {
@@ -160,7 +160,7 @@ bool RunZygoteSandboxInit(const internal::LaunchRequest& request, const SandboxF
   // pid namespace: the per-sandbox mounts go on now. The user namespace that comes next locks
   // them all (they come from a more privileged namespace), as the UDF's nested one does today.
   LimitsView limits;
-  limits.AdoptCgroupFiles(memory.limit, memory.usage, memory.stat, memory.v2);
+  limits.AdoptCgroupFiles(memory);
   if (auto err = SetUpMountNamespace(request, limits, MountLayout::kInZygoteRoot, trees);
       !err.empty())
     FailSetup(status_fd, err);

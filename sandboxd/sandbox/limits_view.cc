@@ -198,11 +198,29 @@ LimitsView::~LimitsView() {
   }
 }
 
-void LimitsView::AdoptCgroupFiles(int limit_fd, int usage_fd, int stat_fd, bool v2) {
-  limit_fd_ = limit_fd;
-  usage_fd_ = usage_fd;
-  stat_fd_ = stat_fd;
-  v2_ = v2;
+MemoryCgroupFds OpenMemoryCgroupFiles(const internal::LaunchRequest& request) {
+  MemoryCgroupFds files;
+  for (const std::string& procs : request.cgroup_procs()) {
+    const std::string dir = procs.substr(0, procs.rfind('/'));
+    const bool v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
+    const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;
+    if (!v1 && !v2) continue;
+    files.v2 = v2;
+    files.limit = ::open((dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes")).c_str(),
+                         O_RDONLY | O_CLOEXEC);
+    files.usage = ::open((dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes")).c_str(),
+                         O_RDONLY | O_CLOEXEC);
+    files.stat = ::open((dir + "/memory.stat").c_str(), O_RDONLY | O_CLOEXEC);
+    break;
+  }
+  return files;
+}
+
+void LimitsView::AdoptCgroupFiles(const MemoryCgroupFds& files) {
+  limit_fd_ = files.limit;
+  usage_fd_ = files.usage;
+  stat_fd_ = files.stat;
+  v2_ = files.v2;
 }
 
 void LimitsView::Forget() { meminfo_fd_ = limit_fd_ = usage_fd_ = stat_fd_ = -1; }
@@ -211,20 +229,7 @@ std::string LimitsView::SetUp(const internal::LaunchRequest& request, const std:
   request_limit_ = request.memory_bytes();
   host_total_ = ParseKeyValues(ReadPath(root + "/proc/meminfo"))["MemTotal:"] * 1024;
   // The memory cgroup's files, opened while the host's cgroupfs is still in this mount tree.
-  for (const std::string& procs : request.cgroup_procs()) {
-    if (limit_fd_ >= 0) break;  // adopted
-    const std::string dir = procs.substr(0, procs.rfind('/'));
-    const bool v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
-    const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;
-    if (!v1 && !v2) continue;
-    v2_ = v2;
-    limit_fd_ = ::open((dir + (v2 ? "/memory.max" : "/memory.limit_in_bytes")).c_str(),
-                       O_RDONLY | O_CLOEXEC);
-    usage_fd_ = ::open((dir + (v2 ? "/memory.current" : "/memory.usage_in_bytes")).c_str(),
-                       O_RDONLY | O_CLOEXEC);
-    stat_fd_ = ::open((dir + "/memory.stat").c_str(), O_RDONLY | O_CLOEXEC);
-    break;
-  }
+  if (limit_fd_ < 0) AdoptCgroupFiles(OpenMemoryCgroupFiles(request));
 
   const std::string scratch = root + "/tmp";
   if (::mount("tmpfs", scratch.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,

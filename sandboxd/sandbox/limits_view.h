@@ -13,6 +13,19 @@
 
 namespace sandboxd {
 
+// The memory cgroup's limit, usage and statistics files (-1: not opened).
+struct MemoryCgroupFds {
+  int limit = -1;
+  int usage = -1;
+  int stat = -1;
+  bool v2 = false;
+};
+
+// Opens them for the first of the request's cgroups that has a memory controller (v1 or v2), in
+// a process that can see the cgroupfs: a launched init before it pivots, or the launcher for a
+// zygote's child. The caller owns what it gets.
+MemoryCgroupFds OpenMemoryCgroupFiles(const internal::LaunchRequest& request);
+
 class LimitsView {
  public:
   LimitsView() = default;
@@ -24,9 +37,9 @@ class LimitsView {
   // `root`/tmp is (a scratch tmpfs is mounted there for a moment and detached again; the files
   // bound from it keep it alive). Returns an error text, or "".
   std::string SetUp(const internal::LaunchRequest& request, const std::string& root);
-  // The memory cgroup's limit, usage and statistics files, opened by someone who could see the
-  // cgroupfs (the launcher, for a zygote's child); SetUp then opens none itself. Takes them.
-  void AdoptCgroupFiles(int limit_fd, int usage_fd, int stat_fd, bool v2);
+  // The memory cgroup's files, opened by someone who could see the cgroupfs (the launcher, for a
+  // zygote's child); SetUp then opens none itself. Takes them.
+  void AdoptCgroupFiles(const MemoryCgroupFds& files);
   // Lets go of every descriptor without closing it (the UDF, forked from init, closed or
   // replaced them all when it placed its own).
   void Forget();

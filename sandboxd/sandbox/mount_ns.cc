@@ -52,6 +52,16 @@ std::string Touch(const std::string& path) {
   return "";
 }
 
+// Makes `root` the root of this mount namespace and `cwd` the working folder. pivot_root(".", ".")
+// stacks the old root under the new one; detaching it leaves no way back.
+std::string PivotInto(const std::string& root, const std::string& cwd) {
+  if (::chdir(root.c_str()) != 0) return Fail("chdir to the new root");
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");
+  if (::umount2(".", MNT_DETACH) != 0) return Fail("detach the old root");
+  if (::chdir(cwd.c_str()) != 0) return Fail("chdir " + cwd);
+  return "";
+}
+
 // Attaches a detached mount tree (open_tree) at `target`, read-only.
 std::string AttachReadOnly(int tree, const std::string& target, unsigned long extra) {
   if (tree < 0) {
@@ -109,11 +119,7 @@ std::string SetUpZygoteMountNamespace(const std::string& rootfs, const std::stri
           Tmpfs(rootfs + "/tmp", 64ULL << 20, 4096, "1777", MS_NOSUID | MS_NODEV | MS_NOEXEC);
       !err.empty())
     return err;
-  if (::chdir(rootfs.c_str()) != 0) return Fail("chdir to the zygote's root");
-  if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");
-  if (::umount2(".", MNT_DETACH) != 0) return Fail("detach the old root");
-  if (::chdir("/") != 0) return Fail("chdir /");
-  return "";
+  return PivotInto(rootfs, "/");
 }
 
 std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsView& limits,
@@ -202,12 +208,7 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
     if (::chdir("/sandbox/work") != 0) return Fail("chdir /sandbox/work");
     return "";
   }
-  // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no way back.
-  if (::chdir(root.c_str()) != 0) return Fail("chdir to the new root");
-  if (::syscall(SYS_pivot_root, ".", ".") != 0) return Fail("pivot_root");
-  if (::umount2(".", MNT_DETACH) != 0) return Fail("detach the old root");
-  if (::chdir("/sandbox/work") != 0) return Fail("chdir /sandbox/work");
-  return "";
+  return PivotInto(root, "/sandbox/work");
 }
 
 }  // namespace sandboxd

@@ -2,10 +2,9 @@
 #pragma once
 
 #include "launcher.pb.h"
+#include "sandbox/limits_view.h"
 
 namespace sandboxd {
-
-class LimitsView;
 
 // Indices of the descriptors that ride with a LaunchRequest frame.
 enum SandboxFdIndex : int {
@@ -40,14 +39,6 @@ struct SandboxFds {
 struct HostTrees {
   int artifacts = -1;
   int site = -1;
-};
-
-// The memory cgroup's files for the limits view, opened by the launcher (-1: none).
-struct MemoryCgroupFds {
-  int limit = -1;
-  int usage = -1;
-  int stat = -1;
-  bool v2 = false;
 };
 
 // A sandbox forked from a zygote (the zygote's extension calls it in the child of its clone):

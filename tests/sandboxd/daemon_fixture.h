@@ -99,13 +99,10 @@ class DaemonProcess {
   }
 
   ~DaemonProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status;
-      for (int i = 0; i < 200 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
+    Signal(SIGTERM);
+    if (!WaitExit(std::chrono::seconds(10))) {
+      Signal(SIGKILL);
+      (void)WaitExit(std::chrono::seconds(60));
     }
     std::error_code ec;
     if (owns_dir_) std::filesystem::remove_all(dir_, ec);

@@ -424,8 +424,46 @@ void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
     return;
   }
   const std::string_view chunk(stream.buffer.data(), bytes);
-  if (stream.kind == proto::LogRecord::LOGGING) return events_.Feed(chunk, log_);
-  log_.AppendStream(stream.kind, chunk);
+  if (stream.kind != proto::LogRecord::LOGGING) return log_.AppendStream(stream.kind, chunk);
+  events_.Feed(chunk, log_);
+  if (events_.final_event().kind == "done") MaybeAnswerAtDone();
+}
+
+// The runner sends "done" last, after its result and its flushed stdout and stderr; what is left
+// of the sandbox's life (the UDF's exit, init's report and its own exit, the namespaces' teardown)
+// is milliseconds no answer needs. Once the output memfd is sealed against writes and resizes,
+// nothing the sandbox still does can change the result, so the answer goes out now and the
+// sandbox is killed; its slot stays taken until it is gone. A sandbox that mapped its output
+// writable (the seal fails then) is answered after its exit, as any other.
+void Execution::MaybeAnswerAtDone() {
+  if (!assigned_ || finished_ || checking_result_ || sealed_at_done_ || exited_ || kill_reason_)
+    return;
+  if (::fcntl(output_memfd_.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+    return;
+  sealed_at_done_ = true;
+  run_end_ = Clock::now();
+  // What stdout and stderr hold now is the whole of what the runner flushed before "done".
+  for (auto& stream : streams_) {
+    if (stream->kind == proto::LogRecord::LOGGING || stream->eof) continue;
+    const int fd = stream->pipe->native_handle();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+      const ssize_t n = ::read(fd, stream->buffer.data(), stream->buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      OnStreamData(*stream, static_cast<std::size_t>(n));
+      if (kill_reason_) return;  // over the log cap: answered after the exit, as an error
+    }
+  }
+  proto::Stats stats = CollectStats();
+  const FinalEvent& final = events_.final_event();
+  if (final.cpu_user_seconds >= 0) stats.set_cpu_user_seconds(final.cpu_user_seconds);
+  if (final.cpu_system_seconds >= 0) stats.set_cpu_system_seconds(final.cpu_system_seconds);
+  auto answer = Judge(stats);
+  // The request is over: whatever the script left running stops with its pid namespace.
+  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (answer) return Finish(std::move(*answer));
+  CheckResultThenFinish(std::move(stats));
 }
 
 void Execution::OnExited() {
@@ -566,6 +604,7 @@ std::optional<Answer> Execution::Judge(proto::Stats& stats) {
   facts.kill_reason = kill_reason_;
   facts.kill_message = kill_message_;
   facts.final_event = events_.final_event();
+  facts.sealed_at_done = sealed_at_done_;
   facts.memory_limit_bytes = request_.limits.memory_bytes;
   facts.work_limit_bytes = request_.limits.work_bytes;
   const auto verdict = sandboxd::Judge(facts);

@@ -137,6 +137,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void ReadStream(Stream& stream);
   void OnStreamData(Stream& stream, std::size_t bytes);
   void OnExited();
+  // At the runner's "done": seals the output and answers without waiting for the exit.
+  void MaybeAnswerAtDone();
   void Kill(ErrorCode reason, std::string message);
   void MaybeFinish();
   void Finish(Answer answer);
@@ -177,6 +179,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   bool exited_ = false;
   bool finished_ = false;
   bool checking_result_ = false;
+  bool sealed_at_done_ = false;
   // Set when the deadline passes during the result's validation; the worker polls it and stops.
   std::shared_ptr<std::atomic<bool>> check_cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::optional<ErrorCode> kill_reason_;

@@ -66,6 +66,14 @@ void RunnerEvents::Feed(std::string_view chunk, RunLog& log) {
       final_.message = text("message");
       const std::string traceback = text("traceback");
       if (!traceback.empty()) final_.message += "\n" + traceback;
+      const auto seconds = [&](const char* key) {
+        auto it = event.find(key);
+        if (it == event.end() || !it->is_number()) return -1.0;
+        const double value = it->get<double>();
+        return value >= 0 && value <= kMaxCpuSeconds ? value : -1.0;  // NaN fails both
+      };
+      final_.cpu_user_seconds = seconds("cpu_user_seconds");
+      final_.cpu_system_seconds = seconds("cpu_system_seconds");
     }
   }
   partial_.erase(0, start);

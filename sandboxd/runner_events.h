@@ -29,11 +29,16 @@ struct FinalEvent {
   std::string kind;     // "done", "error", or empty: none came
   std::string code;     // the runner's error code (SCHEMA_MISMATCH, OUTPUT_LIMIT, ...)
   std::string message;  // with the traceback, if any, after a line break
+  // "done" only: the runner's own CPU count (getrusage) as it sent the event; -1: none given.
+  // The sandbox's word, shown in an answer sent at "done", before init could report.
+  double cpu_user_seconds = -1;
+  double cpu_system_seconds = -1;
 };
 
 class RunnerEvents {
  public:
   static constexpr std::size_t kMaxLine = 256 * 1024;
+  static constexpr double kMaxCpuSeconds = 1e7;  // larger (or negative) counts are dropped
   // Parses the complete lines of `chunk` (the rest waits for the next one) into `log`.
   void Feed(std::string_view chunk, RunLog& log);
   const FinalEvent& final_event() const { return final_; }

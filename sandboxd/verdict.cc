@@ -32,7 +32,10 @@ std::optional<Verdict> Judge(const RunFacts& facts) {
                                              FormatBytes(facts.memory_limit_bytes) +
                                              " and was killed");
   if (facts.kill_reason) return fail(*facts.kill_reason, facts.kill_message);
-  if (!report) return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
+  if (!report) {
+    if (facts.sealed_at_done && final.kind == "done") return std::nullopt;
+    return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
+  }
   switch (report->kind) {
     case InitReport::kSetupFailed:
       return fail(ErrorCode::kInternal, std::string("sandbox setup failed: ") + report->message);

@@ -22,6 +22,9 @@ struct RunFacts {
   std::optional<ErrorCode> kill_reason;  // why the daemon killed the sandbox, if it did
   std::string kill_message;
   FinalEvent final_event;
+  // The runner's "done" came while the sandbox ran and its output memfd took the write seals
+  // then: the answer goes out without waiting for init's report of the exit.
+  bool sealed_at_done = false;
   std::uint64_t memory_limit_bytes = 0;
   std::uint64_t work_limit_bytes = 0;
 };

@@ -258,6 +258,66 @@ TEST_F(ExecuteTest, StdoutStderrAndLoggingComeBack) {
   EXPECT_TRUE(log);
 }
 
+TEST_F(ExecuteTest, EveryLinePrintedBeforeTheResultComesBack) {
+  // The answer goes out at the runner's "done", before the sandbox has exited: what the script
+  // printed last must be in it whole, stdout and stderr both.
+  Client client = daemon_->Connect();
+  Request request;
+  request.output_schema = "typeof(x:long)";
+  request.script =
+      "import sys\n"
+      "for i in range(2000):\n"
+      "    print(f'line {i} ' + 'x' * 40)\n"
+      "    print(f'err {i}', file=sys.stderr)\n"
+      "result = pd.DataFrame({'x': [1]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  std::string out, err;
+  for (const auto& r : outcome.result().logs) {
+    if (r.stream == LogRecord::Stream::kStdout) out += r.message;
+    if (r.stream == LogRecord::Stream::kStderr) err += r.message;
+  }
+  EXPECT_NE(out.find("line 1999 "), std::string::npos) << out.size() << " bytes of stdout";
+  EXPECT_NE(err.find("err 1999"), std::string::npos) << err.size() << " bytes of stderr";
+  EXPECT_FALSE(outcome.result().logs_truncated);
+}
+
+TEST_F(ExecuteTest, AnOutputMappedWritableIsStillAnsweredWhole) {
+  // The seal at "done" fails while the sandbox maps its output memfd shared and writable; the
+  // answer then waits for the sandbox's exit, as it did before, and is the same.
+  Client client = daemon_->Connect();
+  Request request;
+  request.output_schema = "typeof(x:long)";
+  request.script =
+      "import mmap, os\n"
+      "os.ftruncate(5, 4096)\n"
+      "keep = mmap.mmap(5, 4096)\n"
+      "result = pd.DataFrame({'x': [41, 42]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  const TableView& t = outcome.result().table.view();
+  ASSERT_EQ(t.row_count(), 2U);
+  EXPECT_EQ(t.GetLong(0, 1), 42);
+}
+
+TEST_F(ExecuteTest, CpuFiguresAreTheRequestsOwn) {
+  // A ready sandbox was set up before its request; the CPU it reports is the script's.
+  Client client = daemon_->Connect();
+  Request request;
+  request.output_schema = "typeof(x:long)";
+  request.script =
+      "import time\n"
+      "end = time.process_time() + 0.3\n"
+      "while time.process_time() < end: pass\n"
+      "result = pd.DataFrame({'x': [1]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  const auto& stats = outcome.result().stats;
+  EXPECT_GE(stats.cpu_user_seconds + stats.cpu_system_seconds, 0.29);
+  // CPU of one thread cannot exceed the time the run took.
+  EXPECT_LE(stats.cpu_user_seconds + stats.cpu_system_seconds, stats.run_seconds + 0.05);
+}
+
 TEST_F(ExecuteTest, WallClockLimitEndsWithTimeout) {
   Client client = daemon_->Connect();
   Request request;

@@ -55,6 +55,26 @@ TEST(Verdict, NoReportIsTheDaemonsFault) {
   EXPECT_EQ(verdict->code, ErrorCode::kInternal);
 }
 
+TEST(Verdict, AResultSealedAtDoneNeedsNoReport) {
+  RunFacts facts = Exited(0, "done");
+  facts.report.reset();
+  facts.sealed_at_done = true;
+  EXPECT_FALSE(Judge(facts).has_value());
+}
+
+TEST(Verdict, ASealAtDoneStillYieldsToTheMemoryCgroupAndTheDaemonsKill) {
+  RunFacts facts = Exited(0, "done");
+  facts.report.reset();
+  facts.sealed_at_done = true;
+  facts.cgroup->oom_killed = true;
+  ASSERT_TRUE(Judge(facts).has_value());
+  EXPECT_EQ(Judge(facts)->code, ErrorCode::kMemoryLimit);
+  facts.cgroup->oom_killed = false;
+  facts.kill_reason = ErrorCode::kTimeout;
+  ASSERT_TRUE(Judge(facts).has_value());
+  EXPECT_EQ(Judge(facts)->code, ErrorCode::kTimeout);
+}
+
 TEST(Verdict, APolicyViolationNamesTheCall) {
   RunFacts facts = Exited(0, "");
   facts.report->kind = InitReport::kPolicyViolation;

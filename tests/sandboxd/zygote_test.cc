@@ -42,21 +42,23 @@ pid_t ParentOf(pid_t pid) {
   return ppid;
 }
 
-// The zygotes of `daemon`: children of its launcher running zygote.py.
-std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
-  std::vector<pid_t> zygotes;
-  for (pid_t pid : ProcessesWithCmdline("/sandbox/runtime/zygote.py")) {
-    const pid_t launcher = ParentOf(pid);
-    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) zygotes.push_back(pid);
-  }
-  return zygotes;
-}
-
 std::string Comm(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
   std::string comm;
   std::getline(in, comm);
   return comm;
+}
+
+// The zygotes of `daemon`: children of its launcher running zygote.py. A sandbox's init is one
+// too (a fork of the zygote), and may still be exiting after its request was answered.
+std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
+  std::vector<pid_t> zygotes;
+  for (pid_t pid : ProcessesWithCmdline("/sandbox/runtime/zygote.py")) {
+    if (Comm(pid) == "sandbox-init") continue;
+    const pid_t launcher = ParentOf(pid);
+    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) zygotes.push_back(pid);
+  }
+  return zygotes;
 }
 
 // The inits of `daemon`'s sandboxes (children of its launcher).

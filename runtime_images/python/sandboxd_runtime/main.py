@@ -20,6 +20,7 @@ import importlib
 import json
 import linecache
 import os
+import resource
 import stat
 import sys
 import traceback
@@ -263,6 +264,13 @@ def _flush_stdio():
                 stream.flush()
 
 
+def _cpu_seconds():
+    """(user, system) CPU seconds of this process and its waited-for children."""
+    own, children = (resource.getrusage(who)
+                     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
+
+
 def preload(argv):
     """Imports the image's `preload:` modules (`--preload=MODULE` flags) before the request.
 
@@ -285,8 +293,10 @@ def main():
     preload(sys.argv[1:])
     channel = events.EventChannel(EVENTS_FD)
     handler = None
+    arrived = None
     try:
         control = read_control(CONTROL_FD)
+        arrived = _cpu_seconds()  # a ready sandbox's setup and warm-up are not the request's
         os.close(CONTROL_FD)
         limits.refresh_view()  # the request's memory limit is in force now: show it
         handler = events.install_log_handler(channel, control.max_log_records,
@@ -308,5 +318,11 @@ def main():
     if handler is not None:
         handler.finish()
     _flush_stdio()
+    if final["kind"] == "done" and arrived is not None:
+        # The daemon answers at this event, before init reports the UDF's exit: the answer's CPU
+        # figures are then the request's own, from its arrival to here.
+        user, system = _cpu_seconds()
+        final["cpu_user_seconds"] = max(0.0, user - arrived[0])
+        final["cpu_system_seconds"] = max(0.0, system - arrived[1])
     channel.send(final)
     return 0 if final["kind"] == "done" else 1

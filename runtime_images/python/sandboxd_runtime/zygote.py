@@ -7,6 +7,7 @@ seed are shared by every child of one zygote: an accepted risk (tests/security/S
 bounded by restarting zygotes on SIGHUP and every hour.
 """
 
+import errno
 import os
 import random
 import sys
@@ -56,8 +57,8 @@ def _become_request_process(env, cpu_count, pools):
         except Exception as error:  # noqa: BLE001 -- a pool size is no reason to fail the request
             print(f"sandboxd runner: thread pools stay at one thread: {error}", file=sys.stderr)
 
-#What a typical request does, on a synthetic table : every type's way in and out, and the pandas
-#and numpy operations Kusto scripts use most.
+# What a typical request does, on a synthetic table: every type's way in and out, and the pandas
+# and numpy operations Kusto scripts use most.
 _WARM_UP_COLUMNS = [("x", "long"), ("y", "real"), ("b", "bool"), ("t", "datetime"),
                     ("d", "timespan"), ("s", "string"), ("j", "dynamic"), ("fx", "real")]
 _WARM_UP_SCRIPT = """
@@ -69,13 +70,20 @@ result = result.sort_values('x').reset_index(drop=True)
 """
 
 
-def _warm_up(runner):
-    """Runs the runner's whole path once, in the zygote, after its first fork.
+_MFD_NOEXEC_SEAL = 0x0008  # Linux 6.3+; the sandbox's seccomp policy asks for it there
 
-    pandas, numpy and the runner set up much on first use (submodule imports, ufunc loops, dtype
-    caches); done here, in the zygote, every child starts past it instead of paying for it in its
-    request. The table is synthetic: the zygote never holds request data.
-    """
+
+def _scratch_memfd():
+    try:
+        return os.memfd_create("sandboxd-warm-up", os.MFD_CLOEXEC | _MFD_NOEXEC_SEAL)
+    except OSError as error:
+        if error.errno != errno.EINVAL:  # EINVAL: a kernel without the flag (Debian 12's 6.1)
+            raise
+        return os.memfd_create("sandboxd-warm-up", os.MFD_CLOEXEC)
+
+
+def _run_synthetic_request(runner):
+    """The runner's whole path once, on a synthetic table: never request data."""
     import numpy as np
     import pandas as pd
     from . import frames, sbxt
@@ -86,14 +94,13 @@ def _warm_up(runner):
         "b": [True, False] * (rows // 2),
         "t": pd.date_range("2020-01-01", periods=rows, freq="h"),
         "d": pd.to_timedelta(np.arange(rows), unit="s"), "s": list("abcdefghij"),
-        "j": [{
-    "k" : i} for i in range(rows)], "fx": np.zeros(rows)})
+        "j": [{"k": i} for i in range(rows)], "fx": np.zeros(rows)})
     main_module, argv = sys.modules.get("__main__"), list(sys.argv)
     try:
         for_input = [(name, kind) for name, kind in _WARM_UP_COLUMNS if name != "fx"]
         table_rows, columns = frames.encode_result(frame[[n for n, _ in for_input]], for_input,
                                                    1 << 20)
-        fd = os.memfd_create("sandboxd-warm-up", os.MFD_CLOEXEC)
+        fd = _scratch_memfd()
         try:
             sbxt.write_table(fd, table_rows, columns)
             df = frames.read_input(fd)
@@ -101,23 +108,33 @@ def _warm_up(runner):
             os.close(fd)
         result = runner.run_script(_WARM_UP_SCRIPT, df, {})
         table_rows, columns = frames.encode_result(result, _WARM_UP_COLUMNS, 1 << 20)
-        fd = os.memfd_create("sandboxd-warm-up", os.MFD_CLOEXEC)
+        fd = _scratch_memfd()
         try:
             sbxt.write_table(fd, table_rows, columns)
         finally:
             os.close(fd)
-    except Exception as error:  # noqa: BLE001 -- a slower first request is no reason not to serve
+    except Exception as error:  # noqa: BLE001 -- a slower request is no reason not to serve
         print(f"sandboxd zygote: warm-up failed: {error!r}", file=sys.stderr, flush=True)
     finally:
         sys.modules["__main__"] = main_module
         sys.argv[:] = argv
         import linecache
         linecache.cache.pop(runner.SCRIPT_FILENAME, None)
-        import gc
-        gc.collect()
-#Objects that survive the zygote's life need no collection in every child: freezing
-#them keeps the collector off their(shared) pages after each fork.
-        gc.freeze()
+
+
+def _warm_up(runner):
+    """Runs the runner's whole path once, in the zygote, after its first fork.
+
+    pandas, numpy and the runner set up much on first use (submodule imports, ufunc loops, dtype
+    caches); done here, in the zygote, every child starts past it instead of paying for it in its
+    request.
+    """
+    _run_synthetic_request(runner)
+    import gc
+    gc.collect()
+    # Objects that survive the zygote's life need no collection in every child: freezing them
+    # keeps the collector off their (shared) pages after each fork.
+    gc.freeze()
 
 
 def serve():
@@ -125,6 +142,7 @@ def serve():
     from . import main as runner  # numpy, pandas and the whole runner
 
     runner.preload(sys.argv[1:])
+    import sandbox_utils.zipackage  # noqa: F401 -- every request sets it up (prepare_artifacts)
     pools = _pool_controller()
     zygote = _load_extension()
     # The warm-up runs after the first fork: the first request of an image does not wait for it.

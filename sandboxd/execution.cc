@@ -125,13 +125,13 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
         self->launching_ = true;
         auto prepared = std::make_shared<PreparedLaunch>();
         if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
-          return self->LaunchDone(std::move(launched), s, *prepared);
+          return self->LaunchDone(launched, s, *prepared);
         asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
           auto sandbox = self->LaunchOnLaunchThread(*prepared);
           asio::post(self->strand_, [self, prepared, launched = std::move(launched),
                                      sandbox = std::move(sandbox)]() mutable {
             if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
-            self->LaunchDone(std::move(launched), sandbox.status(), *prepared);
+            self->LaunchDone(launched, sandbox.status(), *prepared);
           });
         });
       });
@@ -236,7 +236,7 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   return Status::Ok();
 }
 
-void Execution::LaunchDone(std::function<void(Status)> launched, Status status,
+void Execution::LaunchDone(const std::function<void(Status)>& launched, Status status,
                            PreparedLaunch& prepared) {
   launching_ = false;
   launch_status_ = std::move(status);

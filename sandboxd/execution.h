@@ -131,7 +131,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // On the strand: the sandbox's pipes, memfds and LaunchRequest.
   Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
   // On the strand, after the launcher answered (off the io threads) or the preparation failed.
-  void LaunchDone(std::function<void(Status)> launched, Status status, PreparedLaunch& prepared);
+  void LaunchDone(const std::function<void(Status)>& launched, Status status,
+                  PreparedLaunch& prepared);
   // Sends the assigned request to a launched sandbox and arms its deadline.
   void StartAssigned();
   void ReadStream(Stream& stream);

@@ -19,6 +19,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +37,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -681,7 +683,7 @@ TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
         "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
         "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod",
         "fchmodat", "umask", "utimensat", "truncate", "ftruncate", "fallocate", "fadvise64",
-        "fsync", "fdatasync", "sync", "sendfile", "copy_file_range", "splice", "tee", "vmsplice",
+        "fsync", "fdatasync", "sync_file_range", "sendfile", "copy_file_range", "splice", "tee", "vmsplice",
         "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "pipe",
         "pipe2", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
         // events, sockets, IPC
@@ -733,27 +735,63 @@ TEST_F(ShippedPolicyTable, ConditionalRulesOverTheirWholeRange) {
         << "clone bit " << bit;
   }
   const int ioctl = Resolve("ioctl");
+  const std::set<std::uint64_t> kIoctls = {TCGETS,      TIOCGWINSZ,   TIOCGPGRP,    FIONREAD,
+                                           TIOCOUTQ,    FIONBIO,      FIOCLEX,      FIONCLEX,
+                                           SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFINDEX, SIOCGIFNAME,
+                                           SIOCGIFHWADDR, SIOCGIFMTU};
+  std::vector<std::uint64_t> commands(kIoctls.begin(), kIoctls.end());
+  for (std::uint64_t cmd : {0x5412ULL /* TIOCSTI */, 0x541cULL /* TIOCLINUX */,
+                            0x5402ULL /* TCSETS */, 0x80086601ULL /* FS_IOC_GETFLAGS */,
+                            0x40049409ULL /* FICLONE */, 0x5423ULL /* TIOCSETD */,
+                            0x8914ULL /* SIOCSIFFLAGS */, 0xc0045412ULL, 0ULL, 0xffffffffULL})
+    commands.push_back(cmd);
   for (std::uint64_t high : {0ULL, 1ULL, 0x80000000ULL, 0xffffffffULL}) {
-    for (std::uint64_t cmd : {0x5401ULL /* TCGETS */, 0x541bULL /* FIONREAD */, 0x5412ULL,
-                              0x541cULL, 0x5413ULL, 0xc0045412ULL, 0ULL, 0xffffffffULL}) {
-      const bool refused = cmd == TIOCSTI || cmd == TIOCLINUX;
-      EXPECT_EQ(ActionName(Eval(ioctl, {0, (high << 32) | cmd})),
-                ActionName(refused ? Errno(EPERM) : kAllow))
+    for (std::uint64_t cmd : commands) {
+      const std::uint32_t expected = cmd == TIOCSTI || cmd == TIOCLINUX ? Errno(EPERM)
+                                     : kIoctls.contains(cmd)            ? kAllow
+                                                                        : Errno(ENOTTY);
+      EXPECT_EQ(ActionName(Eval(ioctl, {0, (high << 32) | cmd})), ActionName(expected))
           << "ioctl cmd 0x" << std::hex << ((high << 32) | cmd);
     }
   }
-  for (const char* name : {"socket", "socketpair"}) {
-    const int nr = Resolve(name);
-    for (std::uint64_t family = 0; family < 64; ++family) {
-      const bool allowed = family == AF_UNIX || family == AF_INET || family == AF_INET6;
-      EXPECT_EQ(ActionName(Eval(nr, {family, SOCK_STREAM})),
-                ActionName(allowed ? kAllow : Errno(EAFNOSUPPORT)))
-          << name << " family " << family;
-      EXPECT_EQ(ActionName(Eval(nr, {family | (1ULL << 32), SOCK_STREAM})),
-                ActionName(Errno(EAFNOSUPPORT)))
-          << name << " family " << family << " with upper bits";
+  const int socket = Resolve("socket");
+  const int socketpair = Resolve("socketpair");
+  for (std::uint64_t family = 0; family < 64; ++family) {
+    const bool allowed = family == AF_UNIX || family == AF_INET || family == AF_INET6;
+    EXPECT_EQ(ActionName(Eval(socket, {family, SOCK_STREAM})),
+              ActionName(allowed ? kAllow : Errno(EAFNOSUPPORT)))
+        << "socket family " << family;
+    EXPECT_EQ(ActionName(Eval(socket, {family | (1ULL << 32), SOCK_STREAM})),
+              ActionName(Errno(EAFNOSUPPORT)))
+        << "socket family " << family << " with upper bits";
+    const std::uint32_t pair = family == AF_UNIX                          ? kAllow
+                               : family == AF_INET || family == AF_INET6 ? Errno(EOPNOTSUPP)
+                                                                          : Errno(EAFNOSUPPORT);
+    EXPECT_EQ(ActionName(Eval(socketpair, {family, SOCK_STREAM})), ActionName(pair))
+        << "socketpair family " << family;
+  }
+  // IP: TCP and UDP only, whatever the flags beside the type; every other type and protocol is
+  // refused before the kernel could load a module for it (A21).
+  for (std::uint64_t family : {AF_INET, AF_INET6}) {
+    for (std::uint64_t type = 0; type < 16; ++type) {
+      for (std::uint64_t flags : {std::uint64_t{0}, std::uint64_t{SOCK_NONBLOCK | SOCK_CLOEXEC}}) {
+        for (std::uint64_t protocol = 0; protocol < 300; ++protocol) {
+          const bool tcp = type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+          const bool udp = type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+          const std::uint32_t expected =
+              tcp || udp                                                 ? kAllow
+              : protocol == IPPROTO_DCCP || protocol == IPPROTO_SCTP ? Errno(EPROTONOSUPPORT)
+                                                                         : Errno(EAFNOSUPPORT);
+          EXPECT_EQ(ActionName(Eval(socket, {family, type | flags, protocol})),
+                    ActionName(expected))
+              << "socket(" << family << ", " << type << " | 0x" << std::hex << flags << std::dec
+              << ", " << protocol << ")";
+        }
+      }
     }
   }
+  // AF_UNIX takes any type and protocol (the kernel refuses what it does not know).
+  EXPECT_EQ(ActionName(Eval(socket, {AF_UNIX, SOCK_SEQPACKET, 7})), ActionName(kAllow));
   const int personality = Resolve("personality");
   for (std::uint64_t persona :
        {0x0ULL, 0xffffffffULL, 0xffffffffffffffffULL, 0x100000000ULL, 0x8ULL, 0x400000ULL,
@@ -929,6 +967,62 @@ TEST_F(ShippedPolicy, SocketFamiliesAreAllowListed) {
     c.Ok("socket(AF_INET, SOCK_DGRAM)", ::socket(AF_INET, SOCK_DGRAM, 0));
     c.Ok("socket(AF_UNIX)", ::socket(AF_UNIX, SOCK_STREAM, 0));
     c.Ok("socketpair(AF_UNIX)", ::socketpair(AF_UNIX, SOCK_STREAM, 0, pair));
+  }));
+}
+
+// A20: flushing every filesystem of the host is refused; a file's own flush works.
+TEST_F(ShippedPolicy, SyncAndSyncfsAreRefusedFsyncWorks) {
+  ExpectClean(Run([](ChildChecks& c) {
+    c.Errno("sync", ::syscall(SYS_sync), EPERM);
+    const int fd = ::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    c.Errno("syncfs", ::syscall(SYS_syncfs, fd), EPERM);
+    char path[] = "/tmp/seccomp-fsync-XXXXXX";
+    const int file = ::mkstemp(path);
+    c.Ok("write", ::write(file, "x", 1));
+    c.Ok("fsync", ::fsync(file));
+    c.Ok("fdatasync", ::fdatasync(file));
+    ::unlink(path);
+  }));
+}
+
+// A21: IP sockets are TCP and UDP; DCCP and SCTP never reach the kernel's module loader.
+TEST_F(ShippedPolicy, IpSocketsAreTcpAndUdpOnly) {
+  ExpectClean(Run([](ChildChecks& c) {
+    c.Ok("socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)",
+         ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+    c.Ok("socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP)",
+         ::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP));
+    c.Errno("socket(AF_INET, SOCK_DCCP, IPPROTO_DCCP)", ::socket(AF_INET, 6, IPPROTO_DCCP),
+            EPROTONOSUPPORT);
+    c.Errno("socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)",
+            ::socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP), EPROTONOSUPPORT);
+    c.Errno("socket(AF_INET6, SOCK_SEQPACKET, IPPROTO_SCTP)",
+            ::socket(AF_INET6, SOCK_SEQPACKET, IPPROTO_SCTP), EPROTONOSUPPORT);
+    c.Errno("socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE)",
+            ::socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE), EAFNOSUPPORT);
+    c.Errno("socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP),
+            EAFNOSUPPORT);
+    int pair[2];
+    c.Errno("socketpair(AF_INET)", ::socketpair(AF_INET, SOCK_STREAM, IPPROTO_SCTP, pair),
+            EOPNOTSUPP);
+  }));
+}
+
+// A22: ioctl is an allow-list; what a file does not support is ENOTTY, as the kernel says.
+TEST_F(ShippedPolicy, IoctlIsAnAllowList) {
+  ExpectClean(Run([](ChildChecks& c) {
+    char path[] = "/tmp/seccomp-ioctl-XXXXXX";
+    const int file = ::mkstemp(path);
+    int flags = 0;
+    c.Errno("ioctl(FS_IOC_GETFLAGS)", ::ioctl(file, 0x80086601UL, &flags), ENOTTY);
+    c.Errno("ioctl(FICLONE)", ::ioctl(file, 0x40049409UL, file), ENOTTY);
+    c.Ok("ioctl(FIOCLEX)", ::ioctl(file, FIOCLEX));
+    c.Ok("ioctl(FIONCLEX)", ::ioctl(file, FIONCLEX));
+    c.Errno("ioctl(TCGETS) on a file", ::ioctl(file, TCGETS, &flags), ENOTTY);
+    const int sock = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    c.Ok("ioctl(FIONBIO)", ::ioctl(sock, FIONBIO, &on));
+    ::unlink(path);
   }));
 }
 

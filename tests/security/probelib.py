@@ -39,14 +39,14 @@ NR = {
     "read": 0, "write": 1, "mmap": 9, "mprotect": 10, "ioctl": 16, "getpid": 39, "clone": 56,
     "execve": 59, "kill": 62, "ptrace": 101, "syslog": 103, "uselib": 134, "personality": 135,
     "modify_ldt": 154, "pivot_root": 155, "prctl": 157, "adjtimex": 159, "chroot": 161,
-    "acct": 163, "settimeofday": 164, "mount": 165, "umount2": 166, "swapon": 167,
+    "acct": 163, "settimeofday": 164, "sync": 162, "mount": 165, "umount2": 166, "swapon": 167,
     "reboot": 169, "init_module": 175, "clock_settime": 227, "kexec_load": 246, "add_key": 248,
     "request_key": 249, "keyctl": 250, "unshare": 272, "perf_event_open": 298,
     "name_to_handle_at": 303, "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310,
     "process_vm_writev": 311, "kcmp": 312, "finit_module": 313, "seccomp": 317,
     "memfd_create": 319, "bpf": 321, "execveat": 322, "userfaultfd": 323,
     "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428,
-    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+    "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "syncfs": 306,
     "pidfd_open": 434, "clone3": 435, "pidfd_getfd": 438, "mount_setattr": 442,
 }
 AT_FDCWD = -100

@@ -10,6 +10,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -19,7 +20,6 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -683,9 +683,9 @@ TEST_F(ShippedPolicyTable, TheAllowListOfTheBrief) {
         "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename",
         "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod",
         "fchmodat", "umask", "utimensat", "truncate", "ftruncate", "fallocate", "fadvise64",
-        "fsync", "fdatasync", "sync_file_range", "sendfile", "copy_file_range", "splice", "tee", "vmsplice",
-        "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "pipe",
-        "pipe2", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
+        "fsync", "fdatasync", "sync_file_range", "sendfile", "copy_file_range", "splice", "tee",
+        "vmsplice", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr",
+        "pipe", "pipe2", "inotify_init1", "inotify_add_watch", "inotify_rm_watch",
         // events, sockets, IPC
         "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
         "epoll_pwait", "epoll_pwait2", "eventfd2", "connect", "bind", "listen", "accept", "accept4",
@@ -735,15 +735,14 @@ TEST_F(ShippedPolicyTable, ConditionalRulesOverTheirWholeRange) {
         << "clone bit " << bit;
   }
   const int ioctl = Resolve("ioctl");
-  const std::set<std::uint64_t> kIoctls = {TCGETS,      TIOCGWINSZ,   TIOCGPGRP,    FIONREAD,
-                                           TIOCOUTQ,    FIONBIO,      FIOCLEX,      FIONCLEX,
-                                           SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFINDEX, SIOCGIFNAME,
-                                           SIOCGIFHWADDR, SIOCGIFMTU};
+  const std::set<std::uint64_t> kIoctls = {
+      TCGETS,   TIOCGWINSZ,  TIOCGPGRP,    FIONREAD,     TIOCOUTQ,    FIONBIO,       FIOCLEX,
+      FIONCLEX, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFHWADDR, SIOCGIFMTU};
   std::vector<std::uint64_t> commands(kIoctls.begin(), kIoctls.end());
-  for (std::uint64_t cmd : {0x5412ULL /* TIOCSTI */, 0x541cULL /* TIOCLINUX */,
-                            0x5402ULL /* TCSETS */, 0x80086601ULL /* FS_IOC_GETFLAGS */,
-                            0x40049409ULL /* FICLONE */, 0x5423ULL /* TIOCSETD */,
-                            0x8914ULL /* SIOCSIFFLAGS */, 0xc0045412ULL, 0ULL, 0xffffffffULL})
+  for (std::uint64_t cmd :
+       {0x5412ULL /* TIOCSTI */, 0x541cULL /* TIOCLINUX */, 0x5402ULL /* TCSETS */,
+        0x80086601ULL /* FS_IOC_GETFLAGS */, 0x40049409ULL /* FICLONE */, 0x5423ULL /* TIOCSETD */,
+        0x8914ULL /* SIOCSIFFLAGS */, 0xc0045412ULL, 0ULL, 0xffffffffULL})
     commands.push_back(cmd);
   for (std::uint64_t high : {0ULL, 1ULL, 0x80000000ULL, 0xffffffffULL}) {
     for (std::uint64_t cmd : commands) {
@@ -764,9 +763,9 @@ TEST_F(ShippedPolicyTable, ConditionalRulesOverTheirWholeRange) {
     EXPECT_EQ(ActionName(Eval(socket, {family | (1ULL << 32), SOCK_STREAM})),
               ActionName(Errno(EAFNOSUPPORT)))
         << "socket family " << family << " with upper bits";
-    const std::uint32_t pair = family == AF_UNIX                          ? kAllow
+    const std::uint32_t pair = family == AF_UNIX                         ? kAllow
                                : family == AF_INET || family == AF_INET6 ? Errno(EOPNOTSUPP)
-                                                                          : Errno(EAFNOSUPPORT);
+                                                                         : Errno(EAFNOSUPPORT);
     EXPECT_EQ(ActionName(Eval(socketpair, {family, SOCK_STREAM})), ActionName(pair))
         << "socketpair family " << family;
   }
@@ -778,10 +777,10 @@ TEST_F(ShippedPolicyTable, ConditionalRulesOverTheirWholeRange) {
         for (std::uint64_t protocol = 0; protocol < 300; ++protocol) {
           const bool tcp = type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
           const bool udp = type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
-          const std::uint32_t expected =
-              tcp || udp                                                 ? kAllow
-              : protocol == IPPROTO_DCCP || protocol == IPPROTO_SCTP ? Errno(EPROTONOSUPPORT)
-                                                                         : Errno(EAFNOSUPPORT);
+          const std::uint32_t expected = tcp || udp ? kAllow
+                                         : protocol == IPPROTO_DCCP || protocol == IPPROTO_SCTP
+                                             ? Errno(EPROTONOSUPPORT)
+                                             : Errno(EAFNOSUPPORT);
           EXPECT_EQ(ActionName(Eval(socket, {family, type | flags, protocol})),
                     ActionName(expected))
               << "socket(" << family << ", " << type << " | 0x" << std::hex << flags << std::dec

@@ -556,7 +556,8 @@ size = ctypes.c_int(0)
 obs("ioctl(pipe, FIONREAD)", sysc("ioctl", r, 0x541B, ctypes.byref(size)) + f" {size.value}")
 )py",
       .checks = {{"ioctl(file, FS_IOC_GETFLAGS)", "ENOTTY"},
-                 {"ioctl(file, FICLONE)", "ENOTTY", "-tmpfs has no reflinks: the host refuses it too"},
+                 {"ioctl(file, FICLONE)", "ENOTTY",
+                  "-tmpfs has no reflinks: the host refuses it too"},
                  {"os.set_inheritable (FIOCLEX/FIONCLEX)", "OK", "=OK"},
                  {"isatty (TCGETS)", "False", "=False"},
                  {"socket.setblocking (FIONBIO)", "OK", "=OK"},

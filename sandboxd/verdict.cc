@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "sandboxd/quote.h"
 #include "seccomp_policy.h"
 #include "text.h"
 
@@ -66,10 +67,15 @@ std::optional<Verdict> Judge(const RunFacts& facts) {
         "the work folder reached its limit of " + FormatBytes(facts.work_limit_bytes) +
             (final.message.empty() ? std::string() : "; the script failed with: " + final.message));
   if (final.kind == "error") {
-    ErrorCode code = ErrorCode::kScriptError;
-    if (final.code == "SCHEMA_MISMATCH") code = ErrorCode::kSchemaMismatch;
-    if (final.code == "OUTPUT_LIMIT") code = ErrorCode::kOutputLimit;
-    return fail(code, final.message.empty() ? "the script failed" : final.message);
+    if (final.code == "SCHEMA_MISMATCH" || final.code == "OUTPUT_LIMIT") {
+      // One line about the result's columns, whose names the sandbox chose: whatever a runner
+      // writes there reaches a terminal or a log spelled out, never as control sequences.
+      return fail(
+          final.code == "SCHEMA_MISMATCH" ? ErrorCode::kSchemaMismatch : ErrorCode::kOutputLimit,
+          EscapeForMessage(final.message.empty() ? "the script failed" : final.message));
+    }
+    return fail(ErrorCode::kScriptError,
+                final.message.empty() ? "the script failed" : final.message);
   }
   if (final.kind != "done" || report->value != 0)
     return fail(ErrorCode::kScriptError, "the script ended (exit code " +

@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "sandboxd/quote.h"
 #include "sandboxd/table.h"
 
 namespace sandboxd {
@@ -66,7 +67,8 @@ class Parser {
         // one scan and no memory.
         if (++named <= kMaxSchemaColumns) {
           if (!names.insert(spec->name).second) {
-            return FailAt(item_pos, "a new column name, but '" + spec->name + "' appears twice");
+            return FailAt(item_pos, "a new column name, but " + QuoteForMessage(spec->name) +
+                                        " appears twice");
           }
           schema.columns.push_back(std::move(spec.value()));
         }
@@ -145,18 +147,19 @@ class Parser {
                                                 std::to_string(name_pos + 1) + ": " + st.message());
     }
     SkipSpace();
-    if (!Consume(':')) return Fail("':' after column name '" + spec.name + "'");
+    if (!Consume(':')) return Fail("':' after column name " + QuoteForMessage(spec.name));
     SkipSpace();
     const std::size_t type_pos = pos_;
     while (!AtEnd() && IsIdentifierChar(text_[pos_])) ++pos_;
     const std::string_view type_name = text_.substr(type_pos, pos_ - type_pos);
-    if (type_name.empty()) return Fail("a type name for column '" + spec.name + "'");
+    if (type_name.empty()) return Fail("a type name for column " + QuoteForMessage(spec.name));
     const auto type = ParseColumnTypeName(type_name);
     if (!type) {
       return FailAt(type_pos,
                     "a type (bool, int, long, real, decimal, string, datetime, timespan, guid, "
-                    "dynamic) for column '" +
-                        spec.name + "', but '" + std::string(type_name) + "' is not one");
+                    "dynamic) for column " +
+                        QuoteForMessage(spec.name) + ", but " + QuoteForMessage(type_name) +
+                        " is not one");
     }
     spec.type = *type;
     return spec;
@@ -285,7 +288,7 @@ StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,
     for (const ColumnSpec& column : input_columns) {
       if (!seen.insert(column.name).second) {
         return Status(ErrorCode::kBadRequest,
-                      "the input has two columns named '" + column.name + "'");
+                      "the input has two columns named " + QuoteForMessage(column.name));
       }
       out.push_back(column);
     }
@@ -293,9 +296,9 @@ StatusOr<std::vector<ColumnSpec>> ResolveSchema(const OutputSchema& schema,
   for (const ColumnSpec& column : schema.columns) {
     if (!seen.insert(column.name).second) {
       return Status(ErrorCode::kBadRequest,
-                    "output schema column '" + column.name +
-                        (schema.star ? "' repeats an input column (typeof(*, ...) already has it)"
-                                     : "' appears twice"));
+                    "output schema column " + QuoteForMessage(column.name) +
+                        (schema.star ? " repeats an input column (typeof(*, ...) already has it)"
+                                     : " appears twice"));
     }
     out.push_back(column);
   }

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "sandboxd/json_limits.h"
+#include "sandboxd/quote.h"
 
 namespace sandboxd {
 namespace {
@@ -245,8 +246,8 @@ struct TableBuilder::Impl {
   }
 
   std::string Where(const BuilderColumn& column) const {
-    return "column '" + column.spec.name + "' (" + std::string(ColumnTypeName(column.spec.type)) +
-           ") row " + std::to_string(column.rows);
+    return "column " + QuoteForMessage(column.spec.name) + " (" +
+           std::string(ColumnTypeName(column.spec.type)) + ") row " + std::to_string(column.rows);
   }
 
   // The column to append to, or null after recording why not.
@@ -276,9 +277,10 @@ TableBuilder::TableBuilder(std::vector<ColumnSpec> columns) : impl_(std::make_un
   std::unordered_set<std::string> names;
   for (ColumnSpec& spec : columns) {
     if (Status st = CheckColumnName(spec.name); !st.ok()) impl_->Fail(st.message());
-    if (!names.insert(spec.name).second) impl_->Fail("two columns are named '" + spec.name + "'");
+    if (!names.insert(spec.name).second)
+      impl_->Fail("two columns are named " + QuoteForMessage(spec.name));
     if (!IsValidColumnType(static_cast<std::uint8_t>(spec.type))) {
-      impl_->Fail("column '" + spec.name + "' has an invalid type code");
+      impl_->Fail("column " + QuoteForMessage(spec.name) + " has an invalid type code");
     }
     BuilderColumn column;
     column.spec = std::move(spec);
@@ -383,8 +385,8 @@ Status TableBuilder::AppendParsed(std::size_t index, std::string_view text) {
   }
   const ColumnSpec& spec = impl_->columns[index].spec;
   auto invalid = [&](std::string_view why) {
-    std::string message = impl_->Where(impl_->columns[index]) + ": '" + std::string(text) +
-                          "' is not a valid " + std::string(ColumnTypeName(spec.type));
+    std::string message = impl_->Where(impl_->columns[index]) + ": " + QuoteForMessage(text) +
+                          " is not a valid " + std::string(ColumnTypeName(spec.type));
     if (!why.empty()) {
       message += " (";
       message += why;
@@ -478,10 +480,11 @@ StatusOr<std::string> TableBuilder::Finish() {
   const std::uint64_t rows = columns.empty() ? 0 : columns.front().rows;
   for (const BuilderColumn& column : columns) {
     if (column.rows != rows) {
-      return Status(ErrorCode::kBadRequest, "column '" + column.spec.name + "' has " +
-                                                std::to_string(column.rows) +
-                                                " cells but column '" + columns.front().spec.name +
-                                                "' has " + std::to_string(rows));
+      return Status(ErrorCode::kBadRequest, "column " + QuoteForMessage(column.spec.name) +
+                                                " has " + std::to_string(column.rows) +
+                                                " cells but column " +
+                                                QuoteForMessage(columns.front().spec.name) +
+                                                " has " + std::to_string(rows));
     }
   }
 
@@ -709,7 +712,7 @@ Status Validator::ReadEntry(std::size_t index, std::uint64_t rows,
   const std::string_view name(reinterpret_cast<const char*>(At(name_offset)), name_length);
   if (name.find('\0') != std::string_view::npos) return Fail(where + ": name contains NUL");
   if (!IsValidUtf8(name)) return Fail(where + ": name is not valid UTF-8");
-  where += " ('" + std::string(name) + "')";
+  where += " (" + QuoteForMessage(name) + ")";
   if (!names.insert(name).second) return Fail(where + ": duplicate column name");
   if (!reserved_zero) return Fail(where + ": reserved bytes of the directory entry are not 0");
   if (!IsValidColumnType(type_code)) {
@@ -766,11 +769,12 @@ Status Validator::CheckExpectedColumns(const std::vector<DirectoryEntry>& entrie
   for (std::size_t i = 0; i < want.size(); ++i) {
     const ColumnSpec& got = entries[i].spec;
     if (got != want[i]) {
-      return Status(ErrorCode::kSchemaMismatch,
-                    "column " + std::to_string(i + 1) + " of " + std::to_string(want.size()) +
-                        " is '" + got.name + ":" + std::string(ColumnTypeName(got.type)) +
-                        "', expected '" + want[i].name + ":" +
-                        std::string(ColumnTypeName(want[i].type)) + "'");
+      return Status(
+          ErrorCode::kSchemaMismatch,
+          "column " + std::to_string(i + 1) + " of " + std::to_string(want.size()) + " is " +
+              QuoteForMessage(got.name + ":" + std::string(ColumnTypeName(got.type))) +
+              ", expected " +
+              QuoteForMessage(want[i].name + ":" + std::string(ColumnTypeName(want[i].type))));
     }
   }
   return Status::Ok();
@@ -1104,9 +1108,10 @@ StatusOr<Table> ConcatTables(std::span<const Table> tables, const TableLimits& l
     for (std::size_t c = 0; c < columns.size(); ++c) {
       if (!(other[c] == columns[c])) {
         return Status(ErrorCode::kBadRequest,
-                      "table " + std::to_string(t) + " column " + std::to_string(c) + " is '" +
-                          other[c].name + "' (" + std::string(ColumnTypeName(other[c].type)) +
-                          ") but table 0 has '" + columns[c].name + "' (" +
+                      "table " + std::to_string(t) + " column " + std::to_string(c) + " is " +
+                          QuoteForMessage(other[c].name) + " (" +
+                          std::string(ColumnTypeName(other[c].type)) + ") but table 0 has " +
+                          QuoteForMessage(columns[c].name) + " (" +
                           std::string(ColumnTypeName(columns[c].type)) + ")");
       }
     }

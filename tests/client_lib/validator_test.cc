@@ -493,6 +493,24 @@ TEST(ValidatorTest, ExpectedColumnsAreCheckedBeforeAnyValue) {
   EXPECT_NE(st.message().find("UTF-8"), std::string::npos) << st.message();
 }
 
+// A sandbox names its result's columns: a name with terminal escapes is reported spelled out.
+TEST(ValidatorTest, ColumnNamesInSchemaMismatchesAreEscaped) {
+  const std::string hostile = "\x1b]0;owned\x07\x1b[2J\u202Ex";
+  TableBuilder builder({{hostile, ColumnType::kLong}});
+  builder.AppendLong(0, 1);
+  const std::string b = *builder.Finish();
+  const std::vector<ColumnSpec> want = {{"x", ColumnType::kLong}};
+  TableView::OpenOptions options;
+  options.expected_columns = &want;
+  const Status st = TableView::Open(AsBytes(b), {}, options).status();
+  EXPECT_EQ(st.code(), ErrorCode::kSchemaMismatch) << st.ToString();
+  EXPECT_NE(st.message().find("is '\\x1b]0;owned\\x07\\x1b[2J\\u{202e}x:long', expected 'x:long'"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(st.message().find('\x1b'), std::string::npos);
+  EXPECT_EQ(st.message().find('\x07'), std::string::npos);
+}
+
 TEST(ValidatorTest, ACancelledValidationStopsWithTimeout) {
   TableBuilder builder({{"x", ColumnType::kLong}});
   for (int i = 0; i < 100000; ++i) builder.AppendLong(0, i);

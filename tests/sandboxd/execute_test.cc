@@ -198,6 +198,39 @@ TEST_F(ExecuteTest, SchemaMismatchNamesColumnAndBothTypes) {
   EXPECT_NE(outcome.error().message.find("'b'"), std::string::npos) << outcome.error().message;
 }
 
+// Column names with terminal escapes, from the runner's check and from a hostile runner alike,
+// reach the client spelled out (issue 10).
+TEST_F(ExecuteTest, SchemaMismatchSpellsOutTerminalEscapesInNames) {
+  Client client = daemon_->Connect();
+  Request request;
+  request.output_schema = "typeof(x:long)";
+  request.script =
+      "result = pd.DataFrame({'\\x1b]0;owned\\x07\\x1b[2J': [1], "
+      "type('\\x1b[31mRed', (), {})().__class__.__name__: [2]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kSchemaMismatch) << outcome.error().ToString();
+  EXPECT_NE(outcome.error().message.find("\\x1b]0;owned\\x07\\x1b[2J"), std::string::npos)
+      << outcome.error().message;
+  EXPECT_EQ(outcome.error().message.find('\x1b'), std::string::npos) << outcome.error().message;
+
+  // The UDF speaks for the runner: it writes its own closing event with raw escapes and exits.
+  request.script =
+      "import json, os\n"
+      "os.write(6, (json.dumps({'kind': 'error', 'code': 'SCHEMA_MISMATCH', "
+      "'message': 'column \\x1b[2J\\x1b]0;owned\\x07 is wrong'}, ensure_ascii=False) + "
+      "'\\n').encode())\n"
+      "os._exit(1)\n";
+  outcome = client.Execute(request);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().code, ErrorCode::kSchemaMismatch) << outcome.error().ToString();
+  EXPECT_NE(outcome.error().message.find("column \\x1b[2J\\x1b]0;owned\\x07 is wrong"),
+            std::string::npos)
+      << outcome.error().message;
+  EXPECT_EQ(outcome.error().message.find('\x1b'), std::string::npos) << outcome.error().ToString();
+  EXPECT_EQ(outcome.error().message.find('\x07'), std::string::npos) << outcome.error().ToString();
+}
+
 TEST_F(ExecuteTest, BadSchemaIsBadRequest) {
   Client client = daemon_->Connect();
   Request request;

@@ -119,6 +119,22 @@ TEST(Verdict, TheRunnersCodesAreKept) {
   EXPECT_EQ(verdict->code, ErrorCode::kScriptError);
 }
 
+// The runner may be the UDF itself: a schema message is one line whose names it chose.
+TEST(Verdict, ARunnersSchemaMessageReachesTheClientSpelledOut) {
+  RunFacts facts = Exited(1, "error");
+  facts.final_event.code = "SCHEMA_MISMATCH";
+  facts.final_event.message = "column '\x1b[2J\x1b]0;owned\x07': expected long\nforged: line";
+  auto verdict = Judge(facts);
+  ASSERT_TRUE(verdict.has_value());
+  EXPECT_EQ(verdict->code, ErrorCode::kSchemaMismatch);
+  EXPECT_EQ(verdict->message, "column '\\x1b[2J\\x1b]0;owned\\x07': expected long\\nforged: line");
+  facts.final_event.code = "OUTPUT_LIMIT";
+  verdict = Judge(facts);
+  ASSERT_TRUE(verdict.has_value());
+  EXPECT_EQ(verdict->code, ErrorCode::kOutputLimit);
+  EXPECT_EQ(verdict->message.find('\x1b'), std::string::npos) << verdict->message;
+}
+
 TEST(Verdict, AnExitWithoutAClosingEventIsAScriptError) {
   const auto verdict = Judge(Exited(3, ""));
   ASSERT_TRUE(verdict.has_value());

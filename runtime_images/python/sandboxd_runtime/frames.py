@@ -260,7 +260,7 @@ def _match_columns(result, output_columns):
         else:
             positions[label] = position
     wanted = {name for name, _ in output_columns}
-    missing = [f"'{name}' ({kind})" for name, kind in output_columns if name not in positions]
+    missing = [f"{name!r} ({kind})" for name, kind in output_columns if name not in positions]
     unexpected += [repr(label) for label in positions if label not in wanted]
     problems = []
     if duplicates:
@@ -280,8 +280,11 @@ def _describe(series):
         return str(series.dtype)
     kinds = []
     for value in series.array:
-        if not _missing(value) and type(value).__name__ not in kinds:
-            kinds.append(type(value).__name__)
+        # A class of the script's own may have any name: repr() spells out what it holds.
+        kind = type(value).__name__
+        kind = kind if kind.isidentifier() else repr(kind)
+        if not _missing(value) and kind not in kinds:
+            kinds.append(kind)
             if len(kinds) > 3:
                 break
     listed = ", ".join(kinds[:3]) + (", ..." if len(kinds) > 3 else "")

@@ -43,7 +43,7 @@ bool WriteFileAtomically(const std::string& path, const std::string& text) {
     out << text;
     if (!out) return false;
   }
-  ::chmod(tmp.c_str(), 0644);
+  ::chmod(tmp.c_str(), 0600);  // the cache's own bookkeeping: the daemon's alone
   return ::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
@@ -86,7 +86,10 @@ Status DownloadCache::Open() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return {ErrorCode::kInternal, "cannot create " + dir_ + ": " + ec.message()};
-  ::chmod(dir_.c_str(), 0755);
+  // The daemon's alone: a sandbox reaches a cached file only through the hard link in its own
+  // request's folder, and no host user reaches one at all (SECURITY.md).
+  if (::chmod(dir_.c_str(), 0700) != 0)
+    return {ErrorCode::kInternal, "cannot make " + dir_ + " private: " + std::strerror(errno)};
   std::lock_guard lock(mu_);
   std::vector<std::pair<fs::file_time_type, std::string>> found;
   for (const auto& item : fs::directory_iterator(dir_, ec)) {
@@ -227,7 +230,10 @@ Status UnpackedCache::Open() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return {ErrorCode::kInternal, "cannot create " + dir_ + ": " + ec.message()};
-  ::chmod(dir_.c_str(), 0755);
+  // The daemon's alone: a sandbox reaches a cached file only through the hard link in its own
+  // request's folder, and no host user reaches one at all (SECURITY.md).
+  if (::chmod(dir_.c_str(), 0700) != 0)
+    return {ErrorCode::kInternal, "cannot make " + dir_ + " private: " + std::strerror(errno)};
   std::lock_guard lock(mu_);
   std::vector<std::pair<fs::file_time_type, std::string>> found;
   for (const auto& item : fs::directory_iterator(dir_, ec)) {

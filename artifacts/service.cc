@@ -195,8 +195,13 @@ Status ArtifactService::Start() {
   std::error_code ec;
   fs::create_directories(dir_ + "/requests", ec);
   if (ec) return {ErrorCode::kInternal, "cannot create " + dir_ + "/requests: " + ec.message()};
-  // The sandbox's uids must reach the per-request folders through these.
-  for (const auto& d : {dir_, dir_ + "/requests"}) ::chmod(d.c_str(), 0755);
+  // Not listable by anyone but the daemon: a sandbox launched without a zygote binds its own
+  // request's folders by path as its slot's uid, so these can be traversed (0711), and a request
+  // folder's name is 128 random bits (SECURITY.md).
+  for (const auto& d : {dir_, dir_ + "/requests"}) {
+    if (::chmod(d.c_str(), 0711) != 0)
+      return {ErrorCode::kInternal, "cannot set the mode of " + d + ": " + std::strerror(errno)};
+  }
   for (const auto& item : fs::directory_iterator(dir_ + "/requests", ec))
     fs::remove_all(item.path(), ec);
   if (Status s = downloads_.Open(); !s.ok()) return s;
@@ -258,8 +263,10 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
   if (Status s = CheckPolicy(artifacts); !s.ok()) return s;
   auto lease = std::make_shared<RequestArtifacts>(dir_ + "/requests/" + RandomHex());
   const std::string staging = lease->root() + "/.staging";
-  for (const auto& d : {lease->root(), lease->temp_dir(), lease->site_dir()}) {
-    if (::mkdir(d.c_str(), 0755) != 0 || ::chmod(d.c_str(), 0755) != 0)
+  // The request's root is traversed only; Temp and site are what its sandbox lists and reads.
+  for (const auto& [d, mode] : {std::pair{lease->root(), 0711}, std::pair{lease->temp_dir(), 0755},
+                                std::pair{lease->site_dir(), 0755}}) {
+    if (::mkdir(d.c_str(), 0700) != 0 || ::chmod(d.c_str(), static_cast<mode_t>(mode)) != 0)
       return Status(ErrorCode::kInternal, "cannot create " + d + ": " + std::strerror(errno));
   }
   if (::mkdir(staging.c_str(), 0700) != 0)

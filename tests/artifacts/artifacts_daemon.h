@@ -19,9 +19,12 @@ inline std::string ArtifactImagesDir() { return ImagesDir(); }
 
 class ArtifactDaemon {
  public:
-  // `dir` must exist; the daemon's files go there. `artifacts` is the config's "artifacts" object.
-  static std::unique_ptr<ArtifactDaemon> Start(const std::string& dir,
-                                               const std::string& artifacts) {
+  // `dir` must exist; the daemon's files go there. `artifacts` is the config's "artifacts" object;
+  // `extra_args` are more sandboxd flags (--no-zygotes); a second daemon of the same test process
+  // needs a `second` of its own cgroup group and host uids.
+  static std::unique_ptr<ArtifactDaemon> Start(const std::string& dir, const std::string& artifacts,
+                                               std::vector<std::string> extra_args = {},
+                                               bool second = false) {
     std::filesystem::create_directories(dir + "/state");
     ::chmod(dir.c_str(), 0755);
     ::chmod((dir + "/state").c_str(), 0755);
@@ -31,8 +34,9 @@ class ArtifactDaemon {
     options.log_level = "debug";
     options.config_json =
         "{\"state_dir\": \"" + dir + "/state\", \"artifacts\": " + artifacts + "}";
-    options.cgroup_group_prefix = "sandboxd-art-";
-    options.uid_base_start = 1'700'000'000U;
+    options.cgroup_group_prefix = second ? "sandboxd-art2-" : "sandboxd-art-";
+    options.uid_base_start = second ? 1'760'000'000U : 1'700'000'000U;
+    options.extra_args = std::move(extra_args);
     auto process = DaemonProcess::Start(std::move(options));
     if (process == nullptr) return nullptr;
     auto daemon = std::unique_ptr<ArtifactDaemon>(new ArtifactDaemon);

@@ -2,7 +2,11 @@
 // sandbox's ./Temp and /sandbox/site -> the script, with the seed's examples run unchanged, the
 // callout policy, SAS tokens that are wrong or expired, the cache, and hostile bundles. Every
 // message the daemon returned and everything it logged is searched for the tokens.
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -70,6 +74,7 @@ class ArtifactsE2E : public ::testing::Test {
         R"(", "max_artifact_bytes": 8388608, "max_request_bytes": 16777216, "download_timeout_s": 30,
             "cache_bytes": 67108864, "bundle": {"max_entries": 2000, "max_unpacked_bytes": 4194304,
             "max_entry_bytes": 8388608, "max_ratio": 100}})";
+    artifacts_ = artifacts;
     daemon_ = ArtifactDaemon::Start(dir_ + "/daemon", artifacts).release();
     if (daemon_ == nullptr)
       setup_error_ = "sandboxd did not start; see " + dir_ + "/daemon/daemon.log";
@@ -109,8 +114,9 @@ class ArtifactsE2E : public ::testing::Test {
   std::string Bundle(const std::string& name) { return ReadFile(bundles_ + "/" + name); }
 
   ExecuteOutcome Run(const std::string& schema, const std::string& script,
-                     std::map<std::string, std::string> artifacts, Table input = Table()) {
-    Client client = daemon_->Connect();
+                     std::map<std::string, std::string> artifacts, Table input = Table(),
+                     const ArtifactDaemon* daemon = nullptr) {
+    Client client = (daemon != nullptr ? daemon : daemon_)->Connect();
     Request request;
     request.output_schema = schema;
     request.script = script;
@@ -126,13 +132,14 @@ class ArtifactsE2E : public ::testing::Test {
     return outcome;
   }
 
-  static std::string dir_, bundles_, setup_error_;
+  static std::string dir_, bundles_, setup_error_, artifacts_;
   static Azurite* azurite_;
   static ArtifactDaemon* daemon_;
   std::vector<std::string> urls_;
   std::vector<std::string> returned_;
 };
-std::string ArtifactsE2E::dir_, ArtifactsE2E::bundles_, ArtifactsE2E::setup_error_;
+std::string ArtifactsE2E::dir_, ArtifactsE2E::bundles_, ArtifactsE2E::setup_error_,
+    ArtifactsE2E::artifacts_;
 Azurite* ArtifactsE2E::azurite_ = nullptr;
 ArtifactDaemon* ArtifactsE2E::daemon_ = nullptr;
 
@@ -209,6 +216,72 @@ TEST_F(ArtifactsE2E, SeedFakerZipackageExample) {
     const std::string name(t.GetText(1, i));
     EXPECT_NE(name.find(' '), std::string::npos) << name;
   }
+}
+
+// The store holds every tenant's artifacts: no host user lists it or reads a cached file, and a
+// sandbox reaches only its own request's folders, forked from a zygote or launched (issue 10).
+TEST_F(ArtifactsE2E, TheStoreAndItsCachesAreTheDaemonsAlone) {
+  const std::string script = R"(if 1:
+    from sandbox_utils import Zipackage
+    Zipackage.install("faker.zip")
+    from faker import Faker
+    result = pd.DataFrame({'x': [open('Temp/secret.txt').read() + ' ' + str(bool(Faker().name()))]})
+)";
+  const std::map<std::string, std::string> artifacts = {
+      {"secret.txt", Upload("python", "secret.txt", "tenant data")},
+      {"faker.zip", Upload("python", "faker.zip", Bundle("faker_wheels.zip"))}};
+  auto outcome = Run("typeof(x:string)", script, artifacts);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_EQ(outcome.result().table.view().GetText(0, 0), "tenant data True");
+
+  const std::string store = dir_ + "/daemon/state/artifacts";
+  const auto mode = [](const std::string& path) {
+    return static_cast<unsigned>(fs::status(path).permissions() & fs::perms::mask);
+  };
+  EXPECT_EQ(mode(store), 0711U);
+  EXPECT_EQ(mode(store + "/requests"), 0711U);
+  EXPECT_EQ(mode(store + "/downloads"), 0700U);
+  EXPECT_EQ(mode(store + "/unpacked"), 0700U);
+  std::vector<std::string> cached;
+  for (const char* cache : {"/downloads", "/unpacked"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(store + cache)) {
+      if (entry.is_regular_file()) cached.push_back(entry.path().string());
+    }
+  }
+  ASSERT_FALSE(cached.empty());
+
+  // An ordinary host user (nobody) tries.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const gid_t nogroup = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(nogroup, nogroup, nogroup) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0)
+      ::_exit(10);
+    int code = 0;
+    for (const std::string& dir :
+         {store, store + "/requests", store + "/downloads", store + "/unpacked"}) {
+      DIR* listing = ::opendir(dir.c_str());
+      if (listing != nullptr || errno != EACCES) code = 11;
+      if (listing != nullptr) ::closedir(listing);
+    }
+    for (const std::string& file : cached) {
+      const int fd = ::open(file.c_str(), O_RDONLY);
+      if (fd >= 0 || errno != EACCES) code = 12;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: cannot become nobody; 11: a folder of the store could "
+                                       "be listed; 12: a cached file could be opened";
+
+  // A sandbox launched without a zygote binds its folders by path as its slot's uid.
+  auto launched = ArtifactDaemon::Start(dir_ + "/no-zygotes", artifacts_, {"--no-zygotes"}, true);
+  ASSERT_NE(launched, nullptr);
+  outcome = Run("typeof(x:string)", script, artifacts, Table(), launched.get());
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString() << "\n" << launched->Log();
+  EXPECT_EQ(outcome.result().table.view().GetText(0, 0), "tenant data True");
 }
 
 TEST_F(ArtifactsE2E, CompiledExtensionWheelAndBareWheelAndModel) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "launch_bounds.h"
 #include "sandbox/descriptors.h"
 #include "sandbox_host.h"
 #include "sandboxd/framing.h"
@@ -89,8 +90,9 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
     ::prctl(PR_SET_NAME, "sandbox-init", 0, 0, 0);
     char go = 0;
     if (::read(sync[0], &go, 1) != 1 || go != 'G') ::_exit(1);
-    // Entered only now, so the namespace's root is the sandbox's own cgroup.
-    if (!request.cgroup_procs().empty()) ::unshare(CLONE_NEWCGROUP);
+    // Entered only now, so the namespace's root is the sandbox's own cgroup. Without it the
+    // sandbox would see the host's cgroup paths: no sandbox then.
+    if (!request.cgroup_procs().empty() && ::unshare(CLONE_NEWCGROUP) != 0) ::_exit(1);
     RunSandboxInit(request, fds, sync[0]);
   }
   ::close(sync[0]);
@@ -115,7 +117,9 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
 
 }  // namespace
 
-StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start() {
+StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start(
+    const internal::LaunchBounds& bounds) {
+  if (Status s = CheckLaunchBounds(bounds); !s.ok()) return s;
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     return Status(ErrorCode::kInternal, Errno("socketpair for the launcher"));
@@ -134,7 +138,13 @@ StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start() {
     ::_exit(127);
   }
   ::close(pair[1]);
-  return std::unique_ptr<LauncherClient>(new LauncherClient(UniqueFd(pair[0]), pid));
+  auto client = std::unique_ptr<LauncherClient>(new LauncherClient(UniqueFd(pair[0]), pid));
+  // The first frame, and the only one the launcher takes without checking it.
+  std::string payload;
+  bounds.SerializeToString(&payload);
+  if (Status s = SendFrame(client->socket_.get(), payload); !s.ok())
+    return Status(ErrorCode::kInternal, "the launcher did not take its bounds: " + s.message());
+  return client;
 }
 
 LauncherClient::~LauncherClient() {
@@ -203,6 +213,14 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
   if (sigfd < 0) return 1;
 
   FrameReader reader(16 << 20, kSandboxFdCount);
+  // The bounds first, from a daemon that has read nothing hostile yet (launch_bounds.h).
+  internal::LaunchBounds bounds;
+  {
+    auto first = reader.ReadOne(socket_fd);
+    if (!first.ok() || !first->fds.empty() || !bounds.ParseFromString(first->payload) ||
+        !CheckLaunchBounds(bounds).ok())
+      return 1;
+  }
   Zygotes zygotes;
   for (;;) {
     pollfd pfds[2] = {{socket_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
@@ -234,6 +252,9 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
         reply.set_ok(true);
       } else if (frame.fds.size() != kSandboxFdCount) {
         reply.set_error("malformed launch request");
+      } else if (Status allowed = CheckLaunchRequest(bounds, request); !allowed.ok()) {
+        reply.set_sandbox_id(request.sandbox_id());
+        reply.set_error(allowed.message());
       } else {
         reply.set_sandbox_id(request.sandbox_id());
         SandboxFds fds{};

@@ -25,8 +25,10 @@ struct LaunchedSandbox {
 
 class LauncherClient {
  public:
-  // Starts the launcher by exec'ing this binary in launcher mode. Call before any thread starts.
-  static StatusOr<std::unique_ptr<LauncherClient>> Start();
+  // Starts the launcher by exec'ing this binary in launcher mode and hands it `bounds`, which it
+  // holds every later request against (launch_bounds.h). Call before any thread starts and
+  // before anything from a client or a sandbox is read.
+  static StatusOr<std::unique_ptr<LauncherClient>> Start(const internal::LaunchBounds& bounds);
 
   // Clones one sandbox. Thread-safe; requests are serialized over the one socket.
   StatusOr<LaunchedSandbox> Launch(const internal::LaunchRequest& request, const SandboxFds& fds);

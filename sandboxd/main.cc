@@ -46,6 +46,16 @@ std::string DefaultZygoteModuleDir() {
   return SANDBOXD_BUILD_ZYGOTE_DIR;
 }
 
+// An absolute path without "." or ".." parts or a trailing '/': what the launcher's bounds and
+// every launch request name, so that the one can be compared with the other.
+std::string AbsoluteNormal(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code ec;
+  std::string normal = std::filesystem::absolute(path, ec).lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  return normal;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,8 +138,22 @@ int main(int argc, char** argv) {
   if (no_zygotes) config.zygotes = false;
   if (config.zygote_module_dir.empty()) config.zygote_module_dir = DefaultZygoteModuleDir();
 
-  // The launcher first: it must be exec'd before this process has any thread.
-  auto launcher = LauncherClient::Start();
+  for (std::string* dir : {&config.images_dir, &config.runtime_dir, &config.zygote_module_dir,
+                           &config.state_dir, &config.artifacts.dir})
+    *dir = AbsoluteNormal(*dir);
+
+  // The launcher first: it must be exec'd before this process has any thread, and it learns
+  // what it may be asked for now, before anything hostile has been read (launch_bounds.h).
+  internal::LaunchBounds bounds;
+  bounds.set_uid_first(config.sandbox_uid_base);
+  bounds.set_uid_count(2 * config.max_sandboxes);
+  bounds.set_images_dir(config.images_dir);
+  bounds.set_runtime_dir(config.runtime_dir);
+  bounds.set_zygote_module_dir(config.zygote_module_dir);
+  bounds.set_artifacts_dir(config.artifacts.dir.empty() ? config.state_dir + "/artifacts"
+                                                        : config.artifacts.dir);
+  bounds.set_allow_no_seccomp(no_seccomp);
+  auto launcher = LauncherClient::Start(bounds);
   if (!launcher.ok()) {
     spdlog::critical("{}", launcher.status().message());
     return 1;

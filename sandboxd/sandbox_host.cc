@@ -1,6 +1,8 @@
 #include "sandbox_host.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,10 +36,23 @@ Status MapSandboxIds(pid_t pid, const internal::LaunchRequest& request) {
 }
 
 Status EnterCgroups(pid_t pid, const internal::LaunchRequest& request) {
+  const std::string text = std::to_string(pid);
   for (const auto& procs : request.cgroup_procs()) {
-    if (Status s = WriteProcFile(procs, std::to_string(pid)); !s.ok()) return s;
+    // A pid goes into a cgroup filesystem's file and nowhere else, whatever the path says.
+    UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return {ErrorCode::kInternal, "open " + procs + ": " + std::strerror(errno)};
+    if (!OnCgroupFilesystem(fd.get()))
+      return {ErrorCode::kInternal, procs + " is not on a cgroup filesystem"};
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      return {ErrorCode::kInternal, "write " + procs + ": " + std::strerror(errno)};
   }
   return Status::Ok();
+}
+
+bool OnCgroupFilesystem(int fd) {
+  struct statfs fs {};
+  return ::fstatfs(fd, &fs) == 0 &&
+         (fs.f_type == CGROUP_SUPER_MAGIC || fs.f_type == CGROUP2_SUPER_MAGIC);
 }
 
 }  // namespace sandboxd

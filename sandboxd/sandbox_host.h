@@ -17,7 +17,11 @@ Status WriteProcFile(const std::string& path, const std::string& text);
 // and one for the UDF. Host uid 0 is never mapped. `pid` has just created the user namespace.
 Status MapSandboxIds(pid_t pid, const internal::LaunchRequest& request);
 
-// Moves `pid` into each of the request's cgroup.procs files.
+// Moves `pid` into each of the request's cgroup.procs files, each checked to be on a cgroup
+// filesystem.
 Status EnterCgroups(pid_t pid, const internal::LaunchRequest& request);
+
+// `fd` is a file of a cgroup filesystem (v1 or v2).
+bool OnCgroupFilesystem(int fd);
 
 }  // namespace sandboxd

@@ -1,7 +1,9 @@
 #include "sandbox/limits_view.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -202,6 +204,11 @@ MemoryCgroupFds OpenMemoryCgroupFiles(const internal::LaunchRequest& request) {
   MemoryCgroupFds files;
   for (const std::string& procs : request.cgroup_procs()) {
     const std::string dir = procs.substr(0, procs.rfind('/'));
+    // Files of a cgroup filesystem only: they are handed to the sandbox's init.
+    struct statfs fs {};
+    if (::statfs(dir.c_str(), &fs) != 0 ||
+        (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC))
+      continue;
     const bool v2 = ::access((dir + "/memory.max").c_str(), R_OK) == 0;
     const bool v1 = ::access((dir + "/memory.limit_in_bytes").c_str(), R_OK) == 0;
     if (!v1 && !v2) continue;

@@ -6,8 +6,11 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -18,6 +21,44 @@
 
 namespace sandboxd {
 namespace {
+
+// The entry count an archive declares in its end-of-central-directory record (the zip64 one
+// when the classic record says 0xFFFF), or -1 when there is no such record. libzip reads the
+// whole central directory, allocating per entry, before it can be asked: a bundle declaring
+// millions of entries is refused on this count first. libzip then parses the archive as usual.
+std::int64_t DeclaredEntryCount(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < 22) return -1;
+  // The record is 22 bytes plus a comment of at most 65 535; read the tail that can hold it.
+  const std::size_t tail = static_cast<std::size_t>(std::min<off_t>(st.st_size, 22 + 65535 + 20));
+  std::string bytes(tail, '\0');
+  if (::pread(fd, bytes.data(), tail, st.st_size - static_cast<off_t>(tail)) !=
+      static_cast<ssize_t>(tail))
+    return -1;
+  const auto le = [&](std::size_t at, int width) {
+    std::uint64_t v = 0;
+    for (int k = width - 1; k >= 0; --k)
+      v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<std::size_t>(k)]);
+    return v;
+  };
+  for (std::size_t at = tail - 22 + 1; at-- > 0;) {
+    if (le(at, 4) != 0x06054b50) continue;
+    const std::uint64_t total = le(at + 10, 2);
+    if (total != 0xFFFF) return static_cast<std::int64_t>(total);
+    // zip64: the locator sits right before the classic record and names the zip64 record.
+    if (at < 20 || le(at - 20, 4) != 0x07064b50) return -1;
+    const std::uint64_t offset = le(at - 20 + 8, 8);
+    char record[40];
+    if (offset > static_cast<std::uint64_t>(st.st_size) - sizeof(record) ||
+        ::pread(fd, record, sizeof(record), static_cast<off_t>(offset)) != sizeof(record))
+      return -1;
+    std::uint64_t count = 0;
+    for (int k = 7; k >= 0; --k) count = (count << 8) | static_cast<unsigned char>(record[32 + k]);
+    return count > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX
+                                                         : static_cast<std::int64_t>(count);
+  }
+  return -1;
+}
 
 constexpr std::uint64_t kRatioFloorBytes = 1 << 20;  // small entries may compress any amount
 constexpr std::size_t kMaxComponentBytes = 255;
@@ -184,6 +225,12 @@ class Extractor {
     const int owned = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (owned < 0) return Refuse(label + "cannot read the archive");
     ::lseek(owned, 0, SEEK_SET);
+    if (const std::int64_t declared = DeclaredEntryCount(owned);
+        declared > 0 && entries_ + static_cast<std::uint64_t>(declared) > limits_.max_entries) {
+      ::close(owned);
+      return Refuse(fmt::format("{}declares {} entries, more than {} (zip bomb: entry count)",
+                                label, declared, limits_.max_entries));
+    }
     int error = 0;
     zip.reset(zip_fdopen(owned, ZIP_RDONLY | ZIP_CHECKCONS, &error));
     if (!zip) {

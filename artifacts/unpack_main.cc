@@ -59,7 +59,7 @@ std::uint64_t Number(const std::map<std::string, std::string>& args, const std::
 
 void SetLimit(int resource, rlim_t value) {
   rlimit limit{value, value};
-  ::setrlimit(resource, &limit);
+  if (::setrlimit(resource, &limit) != 0) Fail("cannot set a resource limit");
 }
 
 bool ParseVersion(const std::string& text, int& major, int& minor) {
@@ -107,6 +107,9 @@ int main(int argc, char** argv) {
   SetLimit(RLIMIT_NOFILE, 64);
   SetLimit(RLIMIT_FSIZE, limits.max_entry_bytes + (1 << 20));
   SetLimit(RLIMIT_CPU, Number(args, "timeout-s", 120));
+  // Entries stream through a small buffer and the entry count is bounded before libzip reads
+  // the central directory: a helper that needs more than this is being attacked.
+  SetLimit(RLIMIT_AS, rlim_t{1} << 30);
 
   sandboxd::WheelTarget target;
   if (!ParseVersion(args.count("python") ? args["python"] : "3.11", target.python_major,

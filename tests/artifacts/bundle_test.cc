@@ -155,6 +155,9 @@ TEST_F(BundleTest, H3Bombs) {
   ExpectRefused("h3_ratio.zip", "zip bomb: ratio");
   ExpectRefused("h3_total.zip", "zip bomb: total size");
   ExpectRefused("h3_count.zip", "zip bomb: entry count");
+  // Counted from the end-of-central-directory record (classic and zip64) before libzip parses.
+  ExpectRefused("h3_declared_count.zip", "declares 60000 entries, more than 2000");
+  ExpectRefused("h3_zip64_count.zip", "declares 70000 entries, more than 2000");
   ExpectRefused("h3_declared.zip", "zip bomb: entry size");
   ExpectRefused("h3_lying_sizes.zip", "");
   ExpectRefused("h3_overlap.zip", "");

@@ -176,6 +176,15 @@ def hostile():
     write("h3_declared.zip", zip_bytes([("zeros.bin", b"\0" * (64 << 20))]))
     write("h3_total.zip", zip_bytes([(f"part{i}.bin", os.urandom(1 << 20)) for i in range(6)]))
     write("h3_count.zip", zip_bytes([(f"f{i}.txt", b"") for i in range(3000)], zipfile.ZIP_STORED))
+    # An end-of-central-directory record that declares 60 000 entries for a directory of one:
+    # refused on the declared count, before libzip reads the directory.
+    declared = bytearray(zip_bytes([("one.txt", b"1")], zipfile.ZIP_STORED))
+    eocd = declared.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", declared, eocd + 8, 60000, 60000)
+    write("h3_declared_count.zip", bytes(declared))
+    # 70 000 entries: more than the classic record can count, so the zip64 one does.
+    write("h3_zip64_count.zip",
+          zip_bytes([(f"{i}", b"") for i in range(70000)], zipfile.ZIP_STORED))
     # A central directory that claims a 5-byte entry holding 64 KiB of data.
     payload = os.urandom(64 << 10)
     lying = bytearray(zip_bytes([("liar.bin", payload)], zipfile.ZIP_STORED))

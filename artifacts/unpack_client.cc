@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -28,51 +29,71 @@ struct TreeCount {
   std::uint64_t bytes = 0;
 };
 
-// The helper is not trusted either: only files (one link each) and folders, within the limits;
-// everything becomes root's, 0644/0755.
-Status AdoptTree(int dir_fd, const BundleLimits& limits, TreeCount& count, unsigned depth) {
+// The helper is not trusted either: only files (one link each) and folders, within the limits,
+// are taken, and each is copied into a fresh inode of root's (0644/0755) in `dst_fd`. A helper
+// that was taken over and left a process holding descriptors into its tree writes into inodes
+// that no request ever sees.
+Status CopyTree(int src_fd, int dst_fd, const BundleLimits& limits, TreeCount& count,
+                unsigned depth) {
   if (depth > limits.max_depth + 2) return {ErrorCode::kInternal, "the unpacked tree is too deep"};
-  UniqueFd listing(::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+  UniqueFd listing(::fcntl(src_fd, F_DUPFD_CLOEXEC, 0));
   DIR* dir = ::fdopendir(listing.get());
   if (dir == nullptr) return {ErrorCode::kInternal, "cannot list the unpacked tree"};
   listing.release();
   Status result = Status::Ok();
+  const auto fail = [&](ErrorCode code, const char* what) { result = {code, what}; };
   while (dirent* d = ::readdir(dir)) {
     const std::string name = d->d_name;
     if (name == "." || name == "..") continue;
     struct stat st {};
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      result = {ErrorCode::kInternal, "cannot inspect the unpacked tree"};
+    if (::fstatat(src_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      fail(ErrorCode::kInternal, "cannot inspect the unpacked tree");
       break;
     }
     if (S_ISDIR(st.st_mode)) {
-      UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!sub) {
-        result = {ErrorCode::kInternal, "cannot open a folder of the unpacked tree"};
+      UniqueFd sub(::openat(src_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub || ::mkdirat(dst_fd, name.c_str(), 0755) != 0) {
+        fail(ErrorCode::kInternal, "cannot copy a folder of the unpacked tree");
         break;
       }
-      if (::fchown(sub.get(), 0, 0) != 0 && ::geteuid() == 0) {
-        result = {ErrorCode::kInternal, "cannot take over the unpacked tree"};
+      UniqueFd copy(
+          ::openat(dst_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!copy || ::fchmod(copy.get(), 0755) != 0) {
+        fail(ErrorCode::kInternal, "cannot copy a folder of the unpacked tree");
         break;
       }
-      ::fchmod(sub.get(), 0755);
-      result = AdoptTree(sub.get(), limits, count, depth + 1);
+      result = CopyTree(sub.get(), copy.get(), limits, count, depth + 1);
       if (!result.ok()) break;
     } else if (S_ISREG(st.st_mode) && st.st_nlink == 1) {
       ++count.files;
       count.bytes += static_cast<std::uint64_t>(st.st_size);
       if (count.files > limits.max_entries || count.bytes > limits.max_unpacked_bytes) {
-        result = {ErrorCode::kArtifactFailed, "the unpacked tree exceeds the bundle limits"};
+        fail(ErrorCode::kArtifactFailed, "the unpacked tree exceeds the bundle limits");
         break;
       }
-      if (::geteuid() == 0 && ::fchownat(dir_fd, name.c_str(), 0, 0, AT_SYMLINK_NOFOLLOW) != 0) {
-        result = {ErrorCode::kInternal, "cannot take over the unpacked tree"};
+      const mode_t mode = (st.st_mode & S_IXUSR) != 0 ? 0755 : 0644;
+      UniqueFd in(::openat(src_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd out(::openat(dst_fd, name.c_str(),
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+      if (!in || !out || ::fchmod(out.get(), mode) != 0) {
+        fail(ErrorCode::kInternal, "cannot copy a file of the unpacked tree");
         break;
       }
-      ::fchmodat(dir_fd, name.c_str(), (st.st_mode & S_IXUSR) != 0 ? 0755 : 0644, 0);
+      // Never more than the size it had when counted: a file that grows is not the one counted.
+      std::uint64_t left = static_cast<std::uint64_t>(st.st_size);
+      char buffer[65536];
+      while (left > 0) {
+        const ssize_t n = ::read(in.get(), buffer, std::min<std::uint64_t>(left, sizeof(buffer)));
+        if (n <= 0 || ::write(out.get(), buffer, static_cast<std::size_t>(n)) != n) break;
+        left -= static_cast<std::uint64_t>(n);
+      }
+      if (left != 0) {
+        fail(ErrorCode::kInternal, "cannot copy a file of the unpacked tree");
+        break;
+      }
     } else {
-      result = {ErrorCode::kInternal,
-                "the unpack helper left something that is neither a file nor a folder"};
+      fail(ErrorCode::kInternal,
+           "the unpack helper left something that is neither a file nor a folder");
       break;
     }
   }
@@ -221,12 +242,18 @@ StatusOr<BundleManifest> RunUnpackHelper(const std::string& helper, const Artifa
   BundleManifest manifest;
   if (!doc.contains("manifest") || !BundleManifest::FromJson(doc["manifest"].dump(), manifest))
     return Status(ErrorCode::kInternal, "the unpack helper sent a malformed manifest");
-  if (root && ::fchown(tree.get(), 0, 0) != 0)
+  // The helper's folder steps aside; `tree_dir` becomes a fresh copy of root's.
+  const std::string helper_dir = tree_dir + ".helper";
+  if (::rename(tree_dir.c_str(), helper_dir.c_str()) != 0 || ::mkdir(tree_dir.c_str(), 0755) != 0)
     return Status(ErrorCode::kInternal, "cannot take over the unpacked tree");
-  ::fchmod(tree.get(), 0755);
+  UniqueFd fresh(::open(tree_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   TreeCount count;
-  if (Status s = AdoptTree(tree.get(), l, count, 0); !s.ok())
-    return Status(s.code(), who + ": " + s.message());
+  Status copied = fresh && ::fchmod(fresh.get(), 0755) == 0
+                      ? CopyTree(tree.get(), fresh.get(), l, count, 0)
+                      : Status(ErrorCode::kInternal, "cannot take over the unpacked tree");
+  std::error_code ec;
+  std::filesystem::remove_all(helper_dir, ec);
+  if (!copied.ok()) return Status(copied.code(), who + ": " + copied.message());
   return manifest;
 }
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -205,6 +206,60 @@ TEST_F(BundleTest, TheHelperDropsPrivilegesAndRefusesRoot) {
   auto as_root = RunUnpackHelper(helper, config, dir_ + "/faker_wheels.zip", "faker.zip",
                                  WheelTarget{}, out_ + "/tree3");
   EXPECT_FALSE(as_root.ok());
+}
+
+// A helper that was taken over and leaves a process behind (outside its process group) holding
+// a descriptor into its tree: what it writes later never reaches the tree requests get, since
+// the daemon copies the helper's files into fresh inodes (issue 10).
+TEST_F(BundleTest, AResidentWriterLeftByTheHelperNeverReachesTheTree) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (the daemon's side takes over the tree)";
+  const std::string fifo = root_ + "/go";
+  const std::string started = root_ + "/started";
+  const std::string done = root_ + "/written";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // The writer leaves the helper's process group (setsid) and says so before the helper exits,
+  // then waits for the test's word on the FIFO.
+  const std::string helper = root_ + "/fake-helper.sh";
+  std::ofstream(helper) << "#!/bin/sh\n"
+                           "echo good > /proc/self/fd/3/file.txt\n"
+                           "exec 5>>/proc/self/fd/3/file.txt\n"
+                           "setsid sh -c 'echo > "
+                        << started << "; read x < " << fifo << "; echo EVIL >&5; echo yes > "
+                        << done
+                        << "' </dev/null >/dev/null 2>&1 &\n"
+                           "while [ ! -e "
+                        << started
+                        << " ]; do sleep 0.01; done\n"
+                           "printf '{\"ok\": true, \"manifest\": {\"kind\": \"files\", "
+                           "\"wheels\": [], \"files\": 1, \"bytes\": 5}}'\n";
+  ::chmod(helper.c_str(), 0755);
+  ArtifactsConfig config;
+  config.bundle = limits_;
+  config.unpack_uid = 65534;
+  config.unpack_gid = 65534;
+  auto made = RunUnpackHelper(helper, config, dir_ + "/faker_wheels.zip", "model.zip",
+                              WheelTarget{}, out_ + "/tree");
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  // Now the resident writer writes, and says so (bounded: a writer that is gone fails the test).
+  int go = -1;
+  for (int i = 0; i < 1200 && go < 0; ++i) {
+    go = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (go < 0) ::usleep(50'000);
+  }
+  ASSERT_GE(go, 0) << "the resident writer is not waiting";
+  ASSERT_EQ(::write(go, "go\n", 3), 3);
+  ::close(go);
+  for (int i = 0; i < 1200 && !fs::exists(done); ++i) ::usleep(50'000);
+  ASSERT_TRUE(fs::exists(done)) << "the resident writer never wrote";
+  std::ifstream in(out_ + "/tree/file.txt");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "good\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((out_ + "/tree/file.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0U);
+  EXPECT_EQ(st.st_mode & 07777, 0644U);
+  EXPECT_FALSE(fs::exists(out_ + "/tree.helper"));  // the helper's own folder is gone
 }
 
 TEST(WheelTags, Compatibility) {

@@ -3,11 +3,73 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 namespace sandboxd {
+namespace {
+
+// std::regex builds a state per repetition, and overflows a signed long reading a count or a
+// backreference number with more digits than fit (UBSan: regex_compiler.tcc, found by
+// tests/fuzz/callout_policy_fuzz): counts above this bound, and backreferences of more than
+// three digits, are refused before the regex is compiled. No URL rule needs more.
+constexpr std::uint64_t kMaxRegexRepetition = 1000;
+
+// Every `{n}`, `{n,}` and `{n,m}` of `regex` (outside escapes and classes) has n, m <= the bound,
+// no quantifier is quantified again, and no escape is followed by more than three digits.
+bool SafeForStdRegex(std::string_view regex) {
+  bool in_class = false;
+  // After a quantifier (*, +, ? or {...}) only one lazy "?" may follow: a quantifier of a
+  // quantifier ("a++", "a???", "a*{9}") is not ECMAScript, yet std::regex takes it and then
+  // backtracks for ever (found by the fuzzer).
+  enum { kAtom, kQuantified, kLazy } state = kAtom;
+  const auto quantifier = [](char c) { return c == '*' || c == '+' || c == '?' || c == '{'; };
+  for (std::size_t i = 0; i < regex.size(); ++i) {
+    const char c = regex[i];
+    if (!in_class && quantifier(c)) {
+      if (state == kLazy || (state == kQuantified && c != '?')) return false;
+      state = state == kQuantified ? kLazy : kQuantified;
+    } else {
+      state = kAtom;
+    }
+    if (c == '{' && !in_class) {
+      // Skip to the closing brace, so the quantifier ends there.
+      const std::size_t close = regex.find('}', i);
+      if (close != std::string_view::npos &&
+          regex.substr(i + 1, close - i - 1).find_first_not_of("0123456789,") ==
+              std::string_view::npos) {
+        std::uint64_t value = 0;
+        for (std::size_t j = i + 1; j < close; ++j) {
+          value = regex[j] == ',' ? 0 : value * 10 + static_cast<std::uint64_t>(regex[j] - '0');
+          if (value > kMaxRegexRepetition) return false;
+        }
+        i = close;
+        continue;
+      }
+      state = kAtom;  // a literal brace
+    }
+    if (c == '\\') {
+      // A backreference's number is read the same way: more than three digits is no rule's.
+      std::size_t digits = 0;
+      while (i + 1 + digits < regex.size() && regex[i + 1 + digits] >= '0' &&
+             regex[i + 1 + digits] <= '9')
+        ++digits;
+      if (digits > 3) return false;
+      ++i;  // the escaped character is a literal (or the first digit of a backreference)
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 namespace {
 
 constexpr std::size_t kMaxPolicyBytes = 1 << 20;
@@ -70,6 +132,13 @@ StatusOr<CalloutRules> CalloutRules::Parse(std::string_view json_text, const std
     if (rule.uri_regex.size() > kMaxRegexChars)
       return Status(ErrorCode::kInternal,
                     where + ": 'CalloutUriRegex' is longer than 4096 characters");
+    if (!SafeForStdRegex(rule.uri_regex))
+      return Status(ErrorCode::kInternal, where +
+                                              ": 'CalloutUriRegex' repeats something more than " +
+                                              std::to_string(kMaxRegexRepetition) +
+                                              " times ({n} or {n,m}), quantifies a quantifier "
+                                              "(a++) or names a backreference of more "
+                                              "than three digits");
     try {
       rule.compiled = std::regex(rule.uri_regex,
                                  std::regex::ECMAScript | std::regex::icase | std::regex::optimize);

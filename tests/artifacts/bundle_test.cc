@@ -304,6 +304,31 @@ TEST(CalloutPolicy, FirstMatchDecidesAndTheDefaultDenies) {
           .ok());
 }
 
+// Found by tests/fuzz/callout_policy_fuzz: std::regex overflowed a signed long reading a huge
+// repetition count (UBSan). Counts above 1000 are refused before compiling; escaped braces and
+// braces in a class are literals.
+TEST(CalloutPolicy, HugeRepetitionCountsAreRefusedBeforeCompiling) {
+  const auto parse = [](const std::string& regex) {
+    return CalloutRules::Parse(R"([{"CalloutType": "sandbox_artifacts", "CalloutUriRegex": ")" +
+                                   regex + R"(", "CanCall": true}])",
+                               "t.json");
+  };
+  for (const char* huge : {"^https://a{1111111111111111111111}", "x{2,11111111111111111111}",
+                           "(ab){1001}", "c{0,1001}", "(a)\\\\1111111111111111111111111"}) {
+    auto rules = parse(huge);
+    ASSERT_FALSE(rules.ok()) << huge;
+    EXPECT_NE(rules.status().message().find("more than 1000 times"), std::string::npos)
+        << rules.status().message();
+  }
+  // Quantified quantifiers made std::regex backtrack for ever (a fuzzer timeout).
+  for (const char* stacked : {"^https://a++", ".++++++++;+++", "x*{9}", "b?+", "c???", "d+??"})
+    EXPECT_FALSE(parse(stacked).ok()) << stacked;
+  for (const char* fine :
+       {"^https://a{3}\\\\.net/", "x{2,1000}", "\\\\{99999\\\\}", "[{]99999", "a+?b*?", "[+*]+"}) {
+    EXPECT_TRUE(parse(fine).ok()) << fine << ": " << parse(fine).status().message();
+  }
+}
+
 TEST(CalloutPolicy, ReloadsWhenTheFileChanges) {
   char tmpl[] = "/tmp/sandboxd-policy-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);

@@ -224,7 +224,8 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
   Zygotes zygotes;
   for (;;) {
     pollfd pfds[2] = {{socket_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    if (::poll(pfds, 2, -1) < 0) {
+    // A frame read together with the bounds (or an earlier one) waits in the reader: no sleep.
+    if (::poll(pfds, 2, reader.HasFrame() ? 0 : -1) < 0) {
       if (errno == EINTR) continue;
       return 1;
     }
@@ -237,9 +238,10 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
         zygotes.Reaped(reaped);
       }
     }
-    if ((pfds[0].revents & (POLLIN | POLLHUP)) == 0) continue;
-    auto state = reader.ReadFrom(socket_fd);
-    if (!state.ok() || *state == FrameReader::ReadState::kClosed) return 0;
+    if ((pfds[0].revents & (POLLIN | POLLHUP)) != 0) {
+      auto state = reader.ReadFrom(socket_fd);
+      if (!state.ok() || *state == FrameReader::ReadState::kClosed) return 0;
+    }
     while (reader.HasFrame()) {
       Frame frame = reader.Next();
       internal::LaunchRequest request;

@@ -98,7 +98,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "max_spill_mb",
                                          "lock_dir",
                                          "client_write_timeout_ms",
-                                         "drain_timeout_s"};
+                                         "drain_timeout_s",
+                                         "launcher_timeout_s"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -124,6 +125,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "spill_dir", config.spill_dir);
     Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
     Read(doc, "drain_timeout_s", config.drain_timeout_s);
+    Read(doc, "launcher_timeout_s", config.launcher_timeout_s);
     Read(doc, "zygotes", config.zygotes);
     Read(doc, "zygote_module_dir", config.zygote_module_dir);
     if (doc.contains("max_spill_mb"))
@@ -163,6 +165,10 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     return {ErrorCode::kInternal, path + ": drain_timeout_s must be at most " +
                                       std::to_string(kMaxDrainTimeoutS) + ", not " +
                                       std::to_string(config.drain_timeout_s)};
+  if (config.launcher_timeout_s == 0 || config.launcher_timeout_s > kMaxLauncherTimeoutS)
+    return {ErrorCode::kInternal, path + ": launcher_timeout_s must be 1 to " +
+                                      std::to_string(kMaxLauncherTimeoutS) + ", not " +
+                                      std::to_string(config.launcher_timeout_s)};
   return Status::Ok();
 }
 

@@ -29,6 +29,7 @@ struct SandboxLimits {
 
 // An hour: far past any request's time limit, short of a unit that never stops.
 inline constexpr std::uint64_t kMaxDrainTimeoutS = 3600;
+inline constexpr std::uint64_t kMaxLauncherTimeoutS = 3600;
 
 struct NodeConfig {
   std::string socket_path = "/run/sandboxd/sandboxd.sock";
@@ -63,6 +64,10 @@ struct NodeConfig {
   // queued then is stopped and answered OVERLOADED (retry elsewhere or after the restart). The
   // unit's TimeoutStopSec must exceed it. 0: stop them at once.
   std::uint64_t drain_timeout_s = 60;
+  // How long the daemon waits for one answer of its launcher. Above the launcher's own bounds
+  // (a zygote's start, 120 s, and its steps): a launcher that misses it is wedged, and is
+  // restarted (launcher.h).
+  std::uint64_t launcher_timeout_s = 180;
   // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
   // interpreter (artifacts included: their folders go to the child as detached mount trees).
   // `zygote_module_dir` holds the zygote's extension (empty: the one built with this binary).

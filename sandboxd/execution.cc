@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -145,8 +146,11 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
     if (!procs.ok()) return procs.status();
     for (const auto& path : *procs) prepared.request.add_cgroup_procs(path);
   }
+  spdlog::debug("sandbox {}: launching", sandbox_id_);
   auto sandbox = services_.launcher->Launch(prepared.request, prepared.fds);
   prepared.end = Clock::now();
+  if (!sandbox.ok())
+    spdlog::warn("sandbox {}: not launched: {}", sandbox_id_, sandbox.status().message());
   return sandbox;
 }
 
@@ -546,6 +550,11 @@ void Execution::Finish(Answer answer) {
   finished_ = true;
   // Exactly one answer, whichever path gets here first.
   if (auto done = std::exchange(done_, nullptr)) done(std::move(answer));
+  // Answered: the request no longer counts as unanswered (the drain waits for those), even while
+  // its sandbox is still being reaped, and the deadline that would have ended it has nothing to
+  // do (its handler holds this execution alive until it fires).
+  request_.in_flight.reset();
+  deadline_.cancel();
 }
 
 proto::Stats Execution::CollectStats() {

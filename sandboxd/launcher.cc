@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,56 +120,139 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
 }  // namespace
 
 StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start(
-    const internal::LaunchBounds& bounds) {
+    const internal::LaunchBounds& bounds, std::chrono::milliseconds call_timeout) {
   if (Status s = CheckLaunchBounds(bounds); !s.ok()) return s;
+  auto client = std::unique_ptr<LauncherClient>(new LauncherClient(bounds, call_timeout));
+  std::lock_guard lock(client->mu_);
+  if (Status s = client->Spawn(); !s.ok()) return s;
+  return client;
+}
+
+Status LauncherClient::Spawn() {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     return Status(ErrorCode::kInternal, Errno("socketpair for the launcher"));
-  const pid_t daemon_pid = ::getpid();
-  const std::string daemon_pid_text = std::to_string(daemon_pid);
+  // Built before fork: the child of a multithreaded process may not allocate.
+  const std::string daemon_pid_text = std::to_string(::getpid());
+  const char* argv[] = {"sandboxd-launcher", kLauncherModeFlag, daemon_pid_text.c_str(), nullptr};
+  const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
   const pid_t pid = ::fork();
-  if (pid < 0) return Status(ErrorCode::kInternal, Errno("fork the launcher"));
+  if (pid < 0) {
+    const std::string err = Errno("fork the launcher");
+    ::close(pair[0]);
+    ::close(pair[1]);
+    return Status(ErrorCode::kInternal, err);
+  }
   if (pid == 0) {
-    // Only async-signal-safe calls until execve.
+    // Only async-signal-safe calls until execve. PR_SET_PDEATHSIG follows the forking thread:
+    // the main thread at start, a launch or io thread on a restart; each lives until the daemon
+    // stops serving.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (::dup2(pair[1], 3) < 0) ::_exit(127);
     ::syscall(SYS_close_range, 4U, ~0U, 0U);
-    const char* argv[] = {"sandboxd-launcher", kLauncherModeFlag, daemon_pid_text.c_str(), nullptr};
-    const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
     ::execve("/proc/self/exe", const_cast<char**>(argv), const_cast<char**>(envp));
     ::_exit(127);
   }
   ::close(pair[1]);
-  auto client = std::unique_ptr<LauncherClient>(new LauncherClient(UniqueFd(pair[0]), pid));
+  socket_.reset(pair[0]);
+  pid_ = pid;
+  // A send to a launcher that stopped reading fails after the call timeout instead of blocking.
+  const auto ms = call_timeout_.count();
+  timeval send_timeout{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
+  ::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   // The first frame, and the only one the launcher takes without checking it.
   std::string payload;
-  bounds.SerializeToString(&payload);
-  if (Status s = SendFrame(client->socket_.get(), payload); !s.ok())
+  bounds_.SerializeToString(&payload);
+  if (Status s = SendFrame(socket_.get(), payload); !s.ok())
     return Status(ErrorCode::kInternal, "the launcher did not take its bounds: " + s.message());
-  return client;
+  return Status::Ok();
+}
+
+void LauncherClient::Stop() {
+  socket_.reset();  // a healthy launcher exits on EOF
+  if (pid_ <= 0) return;
+  // A wedged (or stopped) one does not: it gets a few seconds, then SIGKILL.
+  for (int i = 0; i < 100; ++i) {
+    const pid_t reaped = ::waitpid(pid_, nullptr, WNOHANG);
+    if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
+      pid_ = -1;
+      return;
+    }
+    ::usleep(50'000);
+  }
+  ::kill(pid_, SIGKILL);
+  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+void LauncherClient::Replace(const std::string& why) {
+  spdlog::error("the launcher (pid {}) {}: restarting it; its sandboxes and zygotes end with it",
+                pid_, why);
+  // SIGKILL at once: a launcher that missed its bound gets no more time.
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  Stop();
+  ++restarts_;
+  if (Status s = Spawn(); !s.ok()) {
+    // The next call tries again.
+    spdlog::error("the launcher could not be restarted: {}", s.message());
+    socket_.reset();
+  }
+}
+
+unsigned LauncherClient::restarts() const {
+  std::lock_guard lock(mu_);
+  return restarts_;
 }
 
 LauncherClient::~LauncherClient() {
-  socket_.reset();  // the launcher exits on EOF
-  if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  std::lock_guard lock(mu_);
+  Stop();
 }
 
 StatusOr<LauncherClient::Reply> LauncherClient::Call(const internal::LaunchRequest& request,
                                                      std::span<const int> fds) {
   std::lock_guard lock(mu_);
+  if (!socket_) {
+    Replace("was lost at its last restart");
+    if (!socket_) return Status(ErrorCode::kInternal, "no launcher is running");
+  }
   std::string payload;
   request.SerializeToString(&payload);
-  if (Status s = SendFrame(socket_.get(), payload, fds); !s.ok())
+  if (Status s = SendFrame(socket_.get(), payload, fds); !s.ok()) {
+    Replace("did not take a request (" + s.message() + ")");
     return Status(ErrorCode::kInternal, "launcher unreachable: " + s.message());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + call_timeout_;
   FrameReader reader(1 << 20, 1);
-  auto frame = reader.ReadOne(socket_.get());
-  if (!frame.ok())
-    return Status(ErrorCode::kInternal, "launcher did not answer: " + frame.status().message());
+  while (!reader.HasFrame()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{socket_.get(), POLLIN, 0};
+    const int ready = left.count() > 0 ? ::poll(&pfd, 1, static_cast<int>(left.count())) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      Replace("did not answer within " + std::to_string(call_timeout_.count()) + " ms");
+      return Status(ErrorCode::kInternal,
+                    "the launcher did not answer in time and was restarted; retry the request");
+    }
+    auto state = ready > 0 ? reader.ReadFrom(socket_.get())
+                           : StatusOr<FrameReader::ReadState>(
+                                 Status(ErrorCode::kInternal, Errno("poll the launcher")));
+    if (!state.ok() || *state == FrameReader::ReadState::kClosed) {
+      const std::string what = state.ok() ? "closed its socket" : state.status().message();
+      Replace("is gone (" + what + ")");
+      return Status(ErrorCode::kInternal, "the launcher ended and was restarted: " + what);
+    }
+  }
+  Frame frame = reader.Next();
   Reply reply;
-  if (!reply.reply.ParseFromString(frame->payload) ||
-      reply.reply.sandbox_id() != request.sandbox_id())
+  if (!reply.reply.ParseFromString(frame.payload) ||
+      reply.reply.sandbox_id() != request.sandbox_id()) {
+    Replace("answered with a malformed reply");
     return Status(ErrorCode::kInternal, "launcher answered with a malformed reply");
-  reply.fds = std::move(frame->fds);
+  }
+  reply.fds = std::move(frame.fds);
   return reply;
 }
 

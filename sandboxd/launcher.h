@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -27,20 +29,30 @@ class LauncherClient {
  public:
   // Starts the launcher by exec'ing this binary in launcher mode and hands it `bounds`, which it
   // holds every later request against (launch_bounds.h). Call before any thread starts and
-  // before anything from a client or a sandbox is read.
-  static StatusOr<std::unique_ptr<LauncherClient>> Start(const internal::LaunchBounds& bounds);
+  // before anything from a client or a sandbox is read. `call_timeout` bounds each call.
+  static StatusOr<std::unique_ptr<LauncherClient>> Start(
+      const internal::LaunchBounds& bounds,
+      std::chrono::milliseconds call_timeout = std::chrono::minutes(3));
 
   // Clones one sandbox. Thread-safe; requests are serialized over the one socket.
+  //
+  // A launcher that does not answer within the call timeout, or that is gone, is wedged: it is
+  // killed, and with it every sandbox and zygote it started (PR_SET_PDEATHSIG; their requests
+  // are answered by their own supervision), this call fails INTERNAL, and a fresh launcher with
+  // the same bounds serves the next call. Without that, one stuck launch would stop every later
+  // launch and the daemon's shutdown (which waits for the launch thread).
   StatusOr<LaunchedSandbox> Launch(const internal::LaunchRequest& request, const SandboxFds& fds);
 
   // Stops every zygote; the next fork of each image starts a fresh one (SIGHUP).
   Status RestartZygotes();
 
-  pid_t pid() const { return pid_; }
+  // How many times a wedged or lost launcher was replaced.
+  unsigned restarts() const;
   ~LauncherClient();
 
  private:
-  LauncherClient(UniqueFd socket, pid_t pid) : socket_(std::move(socket)), pid_(pid) {}
+  LauncherClient(const internal::LaunchBounds& bounds, std::chrono::milliseconds call_timeout)
+      : bounds_(bounds), call_timeout_(call_timeout) {}
   struct Reply {
     internal::LaunchReply reply;
     std::vector<UniqueFd> fds;
@@ -48,9 +60,20 @@ class LauncherClient {
   // One request and its reply (requests are serialized over the one socket); errors name the
   // step that failed.
   StatusOr<Reply> Call(const internal::LaunchRequest& request, std::span<const int> fds);
-  std::mutex mu_;
+  // Forks and execs a launcher and hands it the bounds. Only async-signal-safe calls in the
+  // child, so it is also safe from the multithreaded daemon (a restart).
+  Status Spawn();
+  // Kills the launcher (and so its sandboxes) and reaps it. Holds mu_.
+  void Stop();
+  // Stop(), then Spawn(); `why` goes to the log.
+  void Replace(const std::string& why);
+
+  const internal::LaunchBounds bounds_;
+  const std::chrono::milliseconds call_timeout_;
+  mutable std::mutex mu_;
   UniqueFd socket_;
-  pid_t pid_;
+  pid_t pid_ = -1;
+  unsigned restarts_ = 0;
 };
 
 // The argv[1] that puts the sandboxd binary in launcher mode.

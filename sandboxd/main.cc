@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes;
   std::optional<std::uint32_t> uid_base;
   std::optional<std::uint64_t> drain_timeout_s;
+  std::optional<std::uint64_t> launcher_timeout_s;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
   app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
   app.add_option("--socket", socket, "Unix socket to listen on");
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
   app.add_option("--drain-timeout-s", drain_timeout_s,
                  "on SIGTERM, how long accepted requests may finish before they are stopped")
       ->check(CLI::Range(std::uint64_t{0}, kMaxDrainTimeoutS));
+  app.add_option("--launcher-timeout-s", launcher_timeout_s,
+                 "how long one launch may take before the launcher is deemed wedged and restarted")
+      ->check(CLI::Range(std::uint64_t{1}, kMaxLauncherTimeoutS));
   app.add_flag("--no-zygotes", no_zygotes,
                "start every sandbox's interpreter instead of forking it from a zygote");
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
@@ -130,6 +134,7 @@ int main(int argc, char** argv) {
   if (warm_sandboxes) config.warm_sandboxes = std::min(*warm_sandboxes, config.max_sandboxes);
   if (uid_base) config.sandbox_uid_base = *uid_base;
   if (drain_timeout_s) config.drain_timeout_s = *drain_timeout_s;
+  if (launcher_timeout_s) config.launcher_timeout_s = *launcher_timeout_s;
   if (config.sandbox_uid_base == 0) {
     spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
     return 2;
@@ -153,7 +158,7 @@ int main(int argc, char** argv) {
   bounds.set_artifacts_dir(config.artifacts.dir.empty() ? config.state_dir + "/artifacts"
                                                         : config.artifacts.dir);
   bounds.set_allow_no_seccomp(no_seccomp);
-  auto launcher = LauncherClient::Start(bounds);
+  auto launcher = LauncherClient::Start(bounds, std::chrono::seconds(config.launcher_timeout_s));
   if (!launcher.ok()) {
     spdlog::critical("{}", launcher.status().message());
     return 1;

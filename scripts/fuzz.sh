@@ -36,7 +36,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$findings"
   log="build-fuzz/fuzz-$t.log"
   # -rss_limit_mb and -timeout turn a blow-up or a hang into a finding too.
-  if build-fuzz/tests/fuzz/"$t"_fuzz -max_total_time="$seconds" -timeout=10 \
+  # The fuzzer dies with this script (CTest kills only the test's own process at its TIMEOUT).
+  if setpriv --pdeathsig KILL -- build-fuzz/tests/fuzz/"$t"_fuzz -max_total_time="$seconds" -timeout=10 \
        -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 \
        -artifact_prefix="$findings/" "$corpus" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     result=ok

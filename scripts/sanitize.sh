@@ -17,12 +17,32 @@ if [ ! -d build/zygote ]; then
 fi
 cmake -S . -B build-asan -DSANDBOXD_SANITIZE=ON -DSANDBOXD_ZYGOTE_DIR="$PWD/build/zygote" \
   -DSANDBOXD_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-asan -j"$(nproc)" >/dev/null
-export ASAN_OPTIONS="halt_on_error=1:detect_leaks=0:detect_stack_use_after_return=0"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 # Not here: the packaging tests (they install this tree's binaries into a container, and a
 # consumer build links the installed, instrumented library without the sanitizer runtime).
 if [ $# -eq 0 ]; then
   set -- -L 'integration|security' -E '^(client_package_consumer|packaging_.*)$'
+  # Only what these suites run is compiled: their test binaries, as the normal tree lists them,
+  # and what those depend on (the daemon, sandboxctl, the unpack helper).
+  mapfile -t targets < <(ctest --test-dir build -N "$@" --show-only=json-v1 | python3 -c '
+import json, os, sys
+build = os.path.realpath("build")
+names = set()
+for test in json.load(sys.stdin).get("tests", []):
+    command = test.get("command") or [""]
+    if os.path.realpath(command[0]).startswith(build + "/"):
+        names.add(os.path.basename(command[0]))
+print("\n".join(sorted(names)))')
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "sanitize: the normal tree (build/) lists no test of these suites" >&2
+    exit 1
+  fi
+  cmake --build build-asan -j"$(nproc)" --target sandboxd sandboxd-unpack sandboxctl \
+    "${targets[@]}" >/dev/null
+else
+  cmake --build build-asan -j"$(nproc)" >/dev/null
 fi
-ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 "$@"
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=0:detect_stack_use_after_return=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# The nested ctest dies with this script (CTest kills only the test's own process at its
+# TIMEOUT), and its test binaries die with it (tests/sandboxd/leftover_guard.h).
+exec setpriv --pdeathsig KILL -- ctest --test-dir build-asan --output-on-failure -j2 "$@"

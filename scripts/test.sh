@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # The README's second command: set up, then run every test (unit, integration, security,
-# artifacts) and print the security probe table.
+# artifacts, ml, fuzz, sanitize) and print the security probe table. Every test has a TIMEOUT of
+# its own (tests/check_timeouts.py holds that); what a test starts dies with it
+# (tests/sandboxd/leftover_guard.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What an earlier run left behind, if it was killed midway (its process group, its cgroups).
+scripts/clear-test-leftovers.sh
 scripts/setup.sh
 status=0
-ctest --test-dir build --output-on-failure -j2 --timeout 900 "$@" | tee build/ctest.log || status=$?
+# The suite runs as a process group of its own, recorded in build/.suite-run, so that the next
+# run can clear it as a whole if this one is killed, and an interrupt here stops all of it.
+trap '[ -f build/.suite-run ] && kill -TERM -- "-$(cut -d" " -f1 build/.suite-run)" 2>/dev/null' INT TERM
+setsid --wait bash -c '
+  echo "$$ $(sed -n "s/^.*) //p" /proc/$$/stat | cut -d" " -f20)" > build/.suite-run
+  exec ctest "$@"' suite --test-dir build --output-on-failure -j2 "$@" |
+  tee build/ctest.log || status=$?
+rm -f build/.suite-run
 table=build/tests/security/security_probes_table.txt
 if [ -f "$table" ]; then
   echo

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "../sandboxd/leftover_guard.h"
+
 namespace sandboxd::testing {
 
 inline constexpr const char* kAccount = "devstoreaccount1";
@@ -118,8 +120,10 @@ class Azurite {
                                            "--disableTelemetry",
                                            "--skipApiVersionCheck",
                                            "--silent"};
+    const pid_t test_pid = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      DieWithParent(test_pid);  // node must not outlive a test that aborts or is killed
       ::setpgid(0, 0);
       const std::string log = dir + "/azurite.log";
       std::freopen(log.c_str(), "w", stdout);

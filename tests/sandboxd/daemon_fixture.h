@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "leftover_guard.h"
 #include "sandboxd/client.h"
 
 namespace sandboxd::testing {
@@ -65,6 +66,7 @@ class DaemonProcess {
     }
     daemon->socket_ = daemon->dir_ + "/sandboxd.sock";
     const std::string config = daemon->dir_ + "/sandboxd.conf";
+    const std::string group = options.cgroup_group_prefix + std::to_string(::getpid());
     std::ofstream(config) << options.config_json << "\n";
     std::vector<std::string> args = {
         SANDBOXD_BINARY,     "--foreground",
@@ -73,11 +75,13 @@ class DaemonProcess {
         "--images-dir",      ImagesDir(),
         "--runtime-dir",     SANDBOXD_RUNTIME_SOURCE,
         "--log-level",       options.log_level,
-        "--cgroup-v1-group", options.cgroup_group_prefix + std::to_string(::getpid()),
+        "--cgroup-v1-group", group,
         "--uid-base",        std::to_string(options.uid_base_start + (::getpid() % 4096) * 64U)};
     args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+    const pid_t test_pid = ::getpid();
     daemon->pid_ = ::fork();
     if (daemon->pid_ == 0) {
+      DieWithParent(test_pid);
       if (!options.log_path.empty()) std::freopen(options.log_path.c_str(), "w", stderr);
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -85,12 +89,15 @@ class DaemonProcess {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    if (daemon->pid_ > 0)
+      daemon->guard_ = LeftoverGuard(daemon->pid_, group, daemon->owns_dir_ ? daemon->dir_ : "");
     // Ready when the socket accepts a connection.
     for (int i = 0; i < 200; ++i) {
       if (daemon->CanConnect()) return daemon;
       int status;
       if (::waitpid(daemon->pid_, &status, WNOHANG) == daemon->pid_) {
         daemon->pid_ = -1;
+        daemon->guard_.Finish(LeftoverGuard::Ending::kDaemonNeverRan);
         return nullptr;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -104,6 +111,8 @@ class DaemonProcess {
       Signal(SIGKILL);
       (void)WaitExit(std::chrono::seconds(60));
     }
+    guard_.Finish(pid_ < 0 ? LeftoverGuard::Ending::kDaemonStopped
+                           : LeftoverGuard::Ending::kDaemonDies);
     std::error_code ec;
     if (owns_dir_) std::filesystem::remove_all(dir_, ec);
   }
@@ -129,8 +138,11 @@ class DaemonProcess {
     return std::nullopt;
   }
 
-  Client Connect() const {
-    auto client = Client::Connect(socket_);
+  // A lost answer fails the test with UNAVAILABLE instead of hanging it until CTest's TIMEOUT.
+  Client Connect(std::chrono::milliseconds reply_timeout = std::chrono::minutes(3)) const {
+    ClientOptions client_options;
+    client_options.reply_timeout = reply_timeout;
+    auto client = Client::Connect(socket_, client_options);
     EXPECT_TRUE(client.ok()) << client.status().ToString();
     return std::move(client.value());
   }
@@ -152,6 +164,7 @@ class DaemonProcess {
   bool owns_dir_ = false;
   std::string socket_;
   pid_t pid_ = -1;
+  LeftoverGuard guard_;  // removes the cgroup group and folder if the test dies first
 };
 
 // One daemon for a whole test suite (starting one per test would dominate the run time).

@@ -12,42 +12,10 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "process_tree.h"
 
 namespace sandboxd::testing {
 namespace {
-
-// The processes whose command line holds `needle` (the zygote's names its script).
-std::vector<pid_t> ProcessesWithCmdline(const std::string& needle) {
-  std::vector<pid_t> found;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) found.push_back(std::stoi(name));
-  }
-  return found;
-}
-
-pid_t ParentOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(line.substr(close + 2));
-  std::string state;
-  pid_t ppid = -1;
-  rest >> state >> ppid;
-  return ppid;
-}
-
-std::string Comm(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string comm;
-  std::getline(in, comm);
-  return comm;
-}
 
 // The zygotes of `daemon`: children of its launcher running zygote.py. A sandbox's init is one
 // too (a fork of the zygote), and may still be exiting after its request was answered.

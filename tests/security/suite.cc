@@ -154,8 +154,10 @@ std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned 
                                    "--uid-base",        std::to_string(daemon->uid_base_)};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   const std::string log = daemon->dir_ + "/daemon.log";
+  const pid_t test_pid = ::getpid();
   daemon->pid_ = ::fork();
   if (daemon->pid_ == 0) {
+    sandboxd::testing::DieWithParent(test_pid);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -167,6 +169,8 @@ std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned 
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
+  if (daemon->pid_ > 0)
+    daemon->guard_ = sandboxd::testing::LeftoverGuard(daemon->pid_, daemon->group_, daemon->dir_);
   for (int i = 0; i < 400; ++i) {
     if (CanConnect(daemon->socket_)) return daemon;
     int status;
@@ -190,6 +194,8 @@ TestDaemon::~TestDaemon() {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, &status, 0);
   }
+  // The group and folder are this daemon's own (its name is in both): the guard clears them.
+  guard_.Finish(sandboxd::testing::LeftoverGuard::Ending::kDaemonStopped);
   RemoveCgroupGroup(group_);
   std::error_code ec;
   fs::remove_all(dir_, ec);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "leftover_guard.h"
 #include "sandboxd/client.h"
 
 namespace sandboxd::security {
@@ -112,6 +113,7 @@ class TestDaemon {
   std::string dir_, socket_, config_, group_;
   std::uint32_t uid_base_ = 0;
   pid_t pid_ = -1;
+  sandboxd::testing::LeftoverGuard guard_;  // clears group and folder if the test dies first
 };
 
 // The suite's shared state: the daemon, the host facts every probe gets as kargs.

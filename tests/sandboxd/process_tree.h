@@ -1,0 +1,61 @@
+// Reading the process tree a test daemon started from /proc: its launcher, zygotes and
+// sandbox inits.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace sandboxd::testing {
+
+// The processes whose command line holds `needle` (the zygote's names its script).
+inline std::vector<pid_t> ProcessesWithCmdline(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+inline pid_t ParentOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+inline std::string Comm(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// The children of `parent` whose command line starts with `argv0`.
+inline std::vector<pid_t> ChildrenNamed(pid_t parent, const std::string& argv0) {
+  std::vector<pid_t> found;
+  for (pid_t pid : ProcessesWithCmdline(argv0)) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string first;
+    std::getline(in, first, '\0');
+    if (first == argv0 && ParentOf(pid) == parent) found.push_back(pid);
+  }
+  return found;
+}
+
+}  // namespace sandboxd::testing

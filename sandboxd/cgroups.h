@@ -5,9 +5,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "cgroup_fs.h"
 #include "config.h"
 #include "sandboxd/status.h"
 
@@ -42,25 +45,32 @@ class CgroupManager {
   virtual std::string Describe() const = 0;  // "cgroup v2 at /sys/fs/cgroup/..." for the log
 };
 
-// The two factories below also accept a plain directory laid out like cgroupfs (checked with
-// statfs): the tests' fake kernel. There the manager creates the files it writes and removes a
-// cgroup with its files; on a real cgroupfs it never creates a file and removes with rmdir only.
-// DetectCgroupManager accepts real cgroupfs only.
+// The factories take the filesystem they work on (cgroup_fs.h): the kernel's, or in tests a plain
+// directory that behaves like it.
 
 // v2: `root` is a delegated cgroup directory (its cgroup.controllers lists memory, pids, cpu).
-// The daemon's own processes are moved into root/daemon (no internal processes), sandboxes go
-// into root/sandboxes/<id>. `move_self` is false in tests that drive a fake cgroupfs directory.
-StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV2Manager(const std::string& root,
-                                                               bool move_self);
+// The daemon's own processes are moved into root/daemon (no internal processes) unless `root` is
+// the hierarchy's root or `move_self` is false; sandboxes go into root/sandboxes/<id>.
+StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV2Manager(
+    const std::string& root, bool move_self,
+    std::shared_ptr<const CgroupFs> cgfs = KernelCgroupFs());
 // v1: `mount_root` holds the controllers' mounts (memory/, pids/, cpu/ or a co-mount such as
 // cpu,cpuacct/); sandboxes go into <controller>/<group>/<id>. The group dirs are created.
-StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV1Manager(const std::string& mount_root,
-                                                               const std::string& group);
+StatusOr<std::unique_ptr<CgroupManager>> CreateCgroupV1Manager(
+    const std::string& mount_root, const std::string& group,
+    std::shared_ptr<const CgroupFs> cgfs = KernelCgroupFs());
 // Picks v2 when `configured_root` (or the daemon's own v2 cgroup) is a delegated v2 cgroup with
 // the needed controllers, else v1 under /sys/fs/cgroup, else an error saying what is missing.
 // `v1_group` names the daemon's group in each v1 hierarchy; daemons on one host need distinct
 // groups, since each removes the stale sandboxes of its own group at startup.
 StatusOr<std::unique_ptr<CgroupManager>> DetectCgroupManager(const std::string& configured_root,
                                                              const std::string& v1_group);
+
+// Shared by the factories and the detection.
+// The mount of a v1 `controller` under `mount_root`: its own name, or a co-mount ("cpu,cpuacct").
+std::optional<std::string> FindCgroupV1Hierarchy(const std::string& mount_root,
+                                                 std::string_view controller);
+// " memory pids" for what a v2 cgroup.controllers text lacks of memory, pids and cpu.
+std::string MissingCgroupV2Controllers(const std::string& listed);
 
 }  // namespace sandboxd

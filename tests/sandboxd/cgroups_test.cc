@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "fake_cgroup_fs.h"
+
 namespace sandboxd {
 namespace {
 namespace fs = std::filesystem;
@@ -74,15 +76,18 @@ class FakeV2 : public ::testing::Test {
     Put(root() / "cgroup.controllers", "cpuset cpu io memory pids\n");
     Put(root() / "cgroup.subtree_control", "");
     Put(root() / "cgroup.procs", "");
+    Put(root() / "cgroup.type", "domain\n");  // a delegated cgroup, not the hierarchy's root
   }
   fs::path root() const { return dir_.path() / "sandboxd.service"; }
   std::unique_ptr<CgroupManager> Manager(bool move_self = false) {
-    auto manager = CreateCgroupV2Manager(root().string(), move_self);
+    auto manager = CreateCgroupV2Manager(root().string(), move_self, cgfs_);
     EXPECT_TRUE(manager.ok()) << manager.status().ToString();
     return manager.ok() ? std::move(manager).value() : nullptr;
   }
 
   TempDir dir_;
+  std::shared_ptr<const CgroupFs> cgfs_ =
+      std::make_shared<testing::FakeCgroupFs>(dir_.path().string());
 };
 
 TEST_F(FakeV2, EnablesControllersForSandboxes) {
@@ -130,16 +135,19 @@ TEST_F(FakeV2, RefusesNoMemoryLimitAndBadIds) {
 }
 
 TEST_F(FakeV2, MovesDaemonProcessesOutOfTheRoot) {
-  Put(root() / "cgroup.procs", "101\n202\n");
+  // Processes that exist (the fake lists only running ones): this test and its parent.
+  const std::string pids = std::to_string(::getpid()) + "\n" + std::to_string(::getppid()) + "\n";
+  Put(root() / "cgroup.procs", pids);
   auto manager = Manager(/*move_self=*/true);
   ASSERT_NE(manager, nullptr);
-  EXPECT_EQ(Slurp(root() / "daemon/cgroup.procs"), "101\n202\n");
+  EXPECT_EQ(Slurp(root() / "daemon/cgroup.procs"), pids);
+  EXPECT_EQ(Slurp(root() / "cgroup.procs"), "") << "moved, not copied";
   EXPECT_EQ(Slurp(root() / "cgroup.subtree_control"), "+memory +pids +cpu");
 }
 
 TEST_F(FakeV2, NamesMissingControllers) {
   Put(root() / "cgroup.controllers", "cpu io\n");
-  auto manager = CreateCgroupV2Manager(root().string(), false);
+  auto manager = CreateCgroupV2Manager(root().string(), false, cgfs_);
   ASSERT_FALSE(manager.ok());
   EXPECT_EQ(manager.status().code(), ErrorCode::kInternal);
   EXPECT_TRUE(Contains(manager.status().message(), "memory pids"));
@@ -148,10 +156,10 @@ TEST_F(FakeV2, NamesMissingControllers) {
 
 TEST_F(FakeV2, RefusesADirectoryThatIsNotACgroup) {
   fs::remove(root() / "cgroup.controllers");
-  auto manager = CreateCgroupV2Manager(root().string(), false);
+  auto manager = CreateCgroupV2Manager(root().string(), false, cgfs_);
   ASSERT_FALSE(manager.ok());
   EXPECT_TRUE(Contains(manager.status().message(), "cgroup.controllers"));
-  EXPECT_FALSE(CreateCgroupV2Manager((dir_.path() / "absent").string(), false).ok());
+  EXPECT_FALSE(CreateCgroupV2Manager((dir_.path() / "absent").string(), false, cgfs_).ok());
 }
 
 TEST_F(FakeV2, OutcomeReadsOomKillsAndPeak) {
@@ -234,7 +242,7 @@ TEST_F(FakeV2, UnwritableRootIsAnError) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
-    auto manager = CreateCgroupV2Manager(root().string(), false);
+    auto manager = CreateCgroupV2Manager(root().string(), false, cgfs_);
     if (manager.ok()) ::_exit(1);
     const std::string message = manager.status().message();
     const bool named = message.find("cgroup.subtree_control") != std::string::npos &&
@@ -260,12 +268,14 @@ class FakeV1 : public ::testing::Test {
   }
   fs::path mount() const { return dir_.path(); }
   std::unique_ptr<CgroupManager> Manager() {
-    auto manager = CreateCgroupV1Manager(mount().string(), "sandboxd");
+    auto manager = CreateCgroupV1Manager(mount().string(), "sandboxd", cgfs_);
     EXPECT_TRUE(manager.ok()) << manager.status().ToString();
     return manager.ok() ? std::move(manager).value() : nullptr;
   }
 
   TempDir dir_;
+  std::shared_ptr<const CgroupFs> cgfs_ =
+      std::make_shared<testing::FakeCgroupFs>(dir_.path().string());
 };
 
 TEST_F(FakeV1, CreateWritesExactLimitsInEachHierarchy) {
@@ -317,7 +327,7 @@ TEST_F(FakeV1, OutcomeReadsOomControl) {
 
 TEST_F(FakeV1, NamesTheMissingController) {
   fs::remove_all(mount() / "pids");
-  auto manager = CreateCgroupV1Manager(mount().string(), "sandboxd");
+  auto manager = CreateCgroupV1Manager(mount().string(), "sandboxd", cgfs_);
   ASSERT_FALSE(manager.ok());
   EXPECT_TRUE(Contains(manager.status().message(), "pids"));
   EXPECT_FALSE(Contains(manager.status().message(), "memory"));

@@ -99,7 +99,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "lock_dir",
                                          "client_write_timeout_ms",
                                          "drain_timeout_s",
-                                         "launcher_timeout_s"};
+                                         "launcher_timeout_s",
+                                         "metrics_listen"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -126,6 +127,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
     Read(doc, "drain_timeout_s", config.drain_timeout_s);
     Read(doc, "launcher_timeout_s", config.launcher_timeout_s);
+    Read(doc, "metrics_listen", config.metrics_listen);
     Read(doc, "zygotes", config.zygotes);
     Read(doc, "zygote_module_dir", config.zygote_module_dir);
     if (doc.contains("max_spill_mb"))

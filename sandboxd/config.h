@@ -68,6 +68,8 @@ struct NodeConfig {
   // (a zygote's start, 120 s, and its steps): a launcher that misses it is wedged, and is
   // restarted (launcher.h).
   std::uint64_t launcher_timeout_s = 180;
+  // "host:port" of the Prometheus endpoint (GET /metrics); empty: none.
+  std::string metrics_listen;
   // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
   // interpreter (artifacts included: their folders go to the child as detached mount trees).
   // `zygote_module_dir` holds the zygote's extension (empty: the one built with this binary).

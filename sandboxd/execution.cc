@@ -388,8 +388,10 @@ void Execution::Abort(ErrorCode reason, std::string message) {
       self->check_cancel_->store(true, std::memory_order_relaxed);
       return self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
     }
-    if (!self->exited_ && (self->pidfd_ || self->launching_))
-      self->Kill(reason, std::move(message));
+    if (!self->exited_ && (self->pidfd_ || self->launching_)) self->Kill(reason, message);
+    // The shutdown answers at once: the killed sandbox's exit (and with it the verdict) can take
+    // longer than the shutdown's grace on a loaded node. Its slot is freed when it is gone.
+    if (self->assigned_) self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
   });
 }
 

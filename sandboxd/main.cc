@@ -17,6 +17,7 @@
 #include "config.h"
 #include "instance_lock.h"
 #include "launcher.h"
+#include "metrics_endpoint.h"
 #include "seccomp_policy.h"
 #include "server.h"
 #include "shutdown.h"
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
   std::optional<std::uint32_t> uid_base;
   std::optional<std::uint64_t> drain_timeout_s;
   std::optional<std::uint64_t> launcher_timeout_s;
+  std::optional<std::string> metrics_listen;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
   app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
   app.add_option("--socket", socket, "Unix socket to listen on");
@@ -105,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--launcher-timeout-s", launcher_timeout_s,
                  "how long one launch may take before the launcher is deemed wedged and restarted")
       ->check(CLI::Range(std::uint64_t{1}, kMaxLauncherTimeoutS));
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port for Prometheus' GET /metrics, e.g. 127.0.0.1:9464 (default: none)");
   app.add_flag("--no-zygotes", no_zygotes,
                "start every sandbox's interpreter instead of forking it from a zygote");
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
@@ -135,6 +139,7 @@ int main(int argc, char** argv) {
   if (uid_base) config.sandbox_uid_base = *uid_base;
   if (drain_timeout_s) config.drain_timeout_s = *drain_timeout_s;
   if (launcher_timeout_s) config.launcher_timeout_s = *launcher_timeout_s;
+  if (metrics_listen) config.metrics_listen = *metrics_listen;
   if (config.sandbox_uid_base == 0) {
     spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
     return 2;
@@ -223,6 +228,18 @@ int main(int argc, char** argv) {
                config.socket_path, config.max_sandboxes, config.warm_sandboxes, config.max_queue,
                config.images_dir);
   server.StartWarmPool();
+  std::shared_ptr<MetricsEndpoint> metrics;
+  if (!config.metrics_listen.empty()) {
+    auto started = MetricsEndpoint::Start(io, config.metrics_listen, [&server] {
+      return server.metrics().Render(server.SampleGauges());
+    });
+    if (!started.ok()) {
+      spdlog::critical("{}", started.status().message());
+      return 1;
+    }
+    metrics = std::move(*started);
+    spdlog::info("metrics on http://{}/metrics", metrics->address());
+  }
 
   // SIGTERM drains, bounded by drain_timeout_s; a second signal stops at once (shutdown.h).
   Shutdown shutdown(io, server, std::chrono::seconds(config.drain_timeout_s));

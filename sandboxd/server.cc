@@ -51,6 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // From any thread: the answer is queued on the session's strand, in the order of the calls
   // made there.
   void Send(Answer answer) {
+    server_.metrics().RecordAnswer(answer.message);
     server_.CountUnsentAnswers(1);  // until Queue has it in the writer's count
     asio::dispatch(socket_.get_executor(),
                    [self = shared_from_this(), answer = std::move(answer)]() mutable {
@@ -604,6 +605,16 @@ void Server::Accept() {
     }
     Accept();
   });
+}
+
+MetricsGauges Server::SampleGauges() {
+  MetricsGauges gauges;
+  gauges.running = admission_->running();
+  gauges.queued = admission_->queued();
+  gauges.max_sandboxes = services_.config.max_sandboxes;
+  if (pool_) gauges.ready_by_image[pool_->image()] = pool_->ready();
+  if (services_.launcher != nullptr) gauges.launcher_restarts = services_.launcher->restarts();
+  return gauges;
 }
 
 }  // namespace sandboxd

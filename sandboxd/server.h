@@ -15,6 +15,7 @@
 #include "admission.h"
 #include "execution.h"
 #include "input_spill.h"
+#include "metrics.h"
 #include "warm_pool.h"
 
 namespace sandboxd {
@@ -67,6 +68,9 @@ class Server {
   ArtifactService* artifacts(Status& error);
   // Stages spill_to_disk inputs in files (config spill_dir, max_spill_bytes).
   InputSpill& spill() { return spill_; }
+  // Counts every Execute answer as it goes out; the gauges are read at each scrape.
+  Metrics& metrics() { return metrics_; }
+  MetricsGauges SampleGauges();
   ~Server();
 
  private:
@@ -78,6 +82,7 @@ class Server {
   mutable std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;
   std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+  Metrics metrics_;
   std::atomic<bool> draining_ = false;
   std::atomic<bool> aborted_ = false;
   std::string abort_reason_;  // under sessions_mu_

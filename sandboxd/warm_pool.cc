@@ -111,4 +111,11 @@ void WarmPool::YieldIdle(unsigned count) {
   for (auto& execution : yielded) execution->Cancel();  // each frees its slot when gone
 }
 
+const std::string& WarmPool::image() const { return image_.name; }
+
+unsigned WarmPool::ready() {
+  std::lock_guard lock(mu_);
+  return static_cast<unsigned>(ready_.size());
+}
+
 }  // namespace sandboxd

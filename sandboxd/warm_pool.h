@@ -32,6 +32,9 @@ class WarmPool : public std::enable_shared_from_this<WarmPool> {
   // Drops up to `count` idle sandboxes and frees their slots (a request of another image waits
   // for one); the pool refills when slots are free again and nothing waits.
   void YieldIdle(unsigned count);
+  // The image it keeps ready, and how many of its sandboxes are ready now (metrics).
+  const std::string& image() const;
+  unsigned ready();
 
  private:
   void OnLaunched(const std::shared_ptr<Execution>& execution, const Status& status);

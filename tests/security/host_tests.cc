@@ -648,7 +648,7 @@ obs("wrote", "garbage")
               after);
   RecordCheck("G1l every returned log record is valid UTF-8", "valid",
               std::to_string(records) + " records, " + (utf8 ? "valid" : "INVALID"), utf8);
-  auto client = Client::Connect(TheSuite().daemon->socket_path());
+  auto client = ConnectClient();
   const bool serves = client.ok() && SimpleResultOk(client->Execute(SimpleRequest(3)), 3);
   RecordCheck("G1l then a simple request succeeds", "OK", serves ? "OK" : "failed", serves);
 }
@@ -848,7 +848,7 @@ while True:
   std::vector<std::future<std::string>> simple;
   for (int k = 1; k <= 16; ++k) {
     simple.push_back(std::async(std::launch::async, [k]() -> std::string {
-      auto client = Client::Connect(TheSuite().daemon->socket_path());
+      auto client = ConnectClient();
       if (!client.ok()) return "cannot connect: " + client.status().message();
       const ExecuteOutcome outcome = client->Execute(SimpleRequest(k));
       if (!outcome.ok()) return OutcomeText(outcome);

@@ -114,7 +114,7 @@ TEST_F(HostileResultTest, FourOverlappingResultsCostTheirBytesAndANeighbourIsSer
       WaitUntil([&] { return ProcessesNamed(beacon).size() == 4; }, std::chrono::minutes(2));
   EXPECT_TRUE(all_run) << ProcessesNamed(beacon).size()
                        << " of the 4 hostile scripts run after 2 minutes";
-  for (pid_t pid : ProcessesNamed(beacon)) ::kill(pid, SIGUSR1);
+  for (pid_t pid : ProcessesNamed(beacon)) Release(pid);
   // The neighbour is sent while the hostile results are being written and checked.
   Request plain;
   plain.output_schema = "typeof(x:long)";

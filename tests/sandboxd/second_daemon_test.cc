@@ -63,7 +63,7 @@ TEST(SecondDaemon, WithTheSameSettingsRefusesToStartAndLeavesTheFirstAlone) {
 
   // The script the first daemon runs is the same process as before the second daemon's start.
   EXPECT_EQ(ProcessesNamed(beacon), script) << "the first daemon's sandbox did not survive";
-  for (pid_t pid : script) ::kill(pid, SIGUSR1);
+  for (pid_t pid : script) Release(pid);
   auto outcome = running.get();
   ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
   EXPECT_TRUE(outcome.result().table.view().GetBool(0, 0)) << "the script was not released";

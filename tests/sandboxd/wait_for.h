@@ -4,6 +4,8 @@
 // daemon's log, a sandbox's process that its script named (a beacon), a daemon's live sandboxes.
 #pragma once
 
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -56,6 +58,13 @@ inline std::string BeaconName(const std::string& prefix) {
 // Python that names the script's process `beacon` (PR_SET_NAME, as the security probes do).
 inline std::string BeaconPython(const std::string& beacon) {
   return "import ctypes\nctypes.CDLL(None).prctl(15, b'" + beacon + "', 0, 0, 0)\n";
+}
+
+// Lets a script waiting for SIGUSR1 (blocked, then sigtimedwait) go on: the signal goes to its
+// main thread, which waits for it (sent to the process, it could reach another thread of the
+// script, whose default action would end the process).
+inline void Release(pid_t script) {
+  if (script > 0) ::syscall(SYS_tgkill, script, script, SIGUSR1);
 }
 
 // The processes named `comm` (all of the host's: a beacon is unique to the test process).

@@ -49,6 +49,12 @@ pid_t BeaconPid(const std::string& name, milliseconds timeout = milliseconds(300
   return found.empty() ? -1 : found.front();
 }
 
+// Lets a UDF that waits in probelib's hold() go on: SIGUSR1 to its thread (a signal to the
+// process could go to another thread of it, whose default action is to end the process).
+void Release(pid_t udf) {
+  if (udf > 0) ::syscall(SYS_tgkill, udf, udf, SIGUSR1);
+}
+
 std::string ProcField(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
@@ -135,13 +141,14 @@ std::string HostKarg(const std::string& key) {
 TEST_F(HostTest, C4HostUidsAreUnprivileged) {
   Record(
       {"## C4h host view: the host uids of a running sandbox (init and the UDF)", "", "", "", ""});
-  auto run = Launch(Udf("C4h", "beacon('sbx-c4h')\ntime.sleep(4)\n"));
+  auto run = Launch(Udf("C4h", "hold('sbx-c4h')\n"));
   const pid_t udf = BeaconPid("sbx-c4h");
   std::string udf_uid = "(not seen)", init_uid = "(not seen)";
   if (udf > 0) {
     udf_uid = ProcField(udf, "Uid");
     init_uid = ProcField(ParentOf(udf), "Uid");
   }
+  Release(udf);
   run.get();
   const std::uint64_t base = TheSuite().daemon->uid_base();
   auto unprivileged = [&](const std::string& uid) {
@@ -175,13 +182,14 @@ for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     except OSError:
         pass
 obs("listening sockets", len(servers))
-beacon("sbx-d5")
-time.sleep(3)
+hold("sbx-d5")
 )py"),
                     "{\"port\": " + std::to_string(port) + "}");
-  const bool seen = BeaconPid("sbx-d5") > 0;
+  const pid_t udf = BeaconPid("sbx-d5");
+  const bool seen = udf > 0;
   const std::string loopback = seen ? ConnectTcp("127.0.0.1", port) : "(sandbox not seen)";
   const std::string lan = seen ? ConnectTcp(HostKarg("lan_ip"), port) : "(sandbox not seen)";
+  Release(udf);
   const RunResult result = run.get();
   // The control: the same port is reachable from the host when the host listens on it.
   std::string control = "host: cannot listen";
@@ -461,7 +469,7 @@ TEST_F(HostTest, E7TwoSandboxesCannotSeeOrTouchEachOther) {
 TEST_F(HostTest, F5CgroupLimitsSeenFromTheHost) {
   Record({"## F5h host view: the cgroup of a running sandbox (memory_mb 256, swap off, pids)", "",
           "", "", ""});
-  Probe probe = Udf("F5h", "beacon('sbx-f5h')\ntime.sleep(3)\n");
+  Probe probe = Udf("F5h", "hold('sbx-f5h')\n");
   probe.memory_mb = 256;
   auto run = Launch(probe);
   const pid_t pid = BeaconPid("sbx-f5h");
@@ -497,6 +505,7 @@ TEST_F(HostTest, F5CgroupLimitsSeenFromTheHost) {
     swap = "memory.swap.max " + read(dir + "/memory.swap.max");
     pids = read(dir + "/pids.max");
   }
+  Release(pid);
   run.get();
   std::string host_swap;
   {

@@ -228,7 +228,7 @@ while time.monotonic() < deadline:
            for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline")):
         break
     time.sleep(0.05)
-time.sleep(1)
+hold(KARGS["beacon"])  # until the host has seen the orphan
 if KARGS["hang"]:
     time.sleep(1e6)
 )py";
@@ -239,8 +239,11 @@ void OrphanTest(const std::string& id, bool hang) {
           "", "", "", ""});
   const std::string marker = Marker("");
   Probe probe = Udf(id, kOrphanCode, hang ? 3000 : 60000);
-  auto run = Launch(probe, nlohmann::json{{"marker", marker}, {"hang", hang}}.dump());
+  const std::string beacon = "sbx-" + id;
+  auto run =
+      Launch(probe, nlohmann::json{{"marker", marker}, {"hang", hang}, {"beacon", beacon}}.dump());
   const bool seen = WaitSeen("sleep " + marker, seconds(30));
+  if (seen && !hang) Release(BeaconPid(beacon));  // a hanging UDF ends at its deadline
   const RunResult result = run.get();
   const bool gone = WaitGone("sleep " + marker, seconds(10));
   if (!gone) {
@@ -552,10 +555,10 @@ while queues < 1000:
         break
     queues += 1
 obs("message queues until failure", f"{errname(ctypes.get_errno())} after {queues}")
-beacon("sbx-f12-hog")
-time.sleep(3)  # short: while it holds, the host's root is starved too (F12 finding)
+hold("sbx-f12-hog")  # until the host has looked (had it failed, host root was starved meanwhile)
 )py"));
-  const bool holding = BeaconPid("sbx-f12-hog") > 0;
+  const pid_t hog_pid = BeaconPid("sbx-f12-hog");
+  const bool holding = hog_pid > 0;
   // While it holds them: the host's root, another host uid, and a neighbour sandbox.
   std::string root_inotify = "(hog not seen)", nobody_inotify = "(hog not seen)",
               root_mq = "(hog not seen)";
@@ -597,6 +600,7 @@ q = libc.mq_open(b"/sbx-f12-neighbour", os.O_CREAT | os.O_RDWR, 0o600, None)
 obs("mq_open", "OK" if q >= 0 else errname(ctypes.get_errno()))
 )py"));
   }
+  Release(hog_pid);
   const RunResult held = hog.get();
   RecordCheck("F12h the hog's inotify instances (control: a budget exists)", "EMFILE after \\d+",
               OneOf(held, "inotify instances until EMFILE"),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -27,6 +28,15 @@ namespace sandboxd {
 namespace {
 
 namespace pb = ::sandboxd::proto;
+
+// A lost answer fails a test with UNAVAILABLE instead of hanging it until CTest's TIMEOUT.
+constexpr std::chrono::milliseconds kReplyTimeout = std::chrono::seconds(60);
+
+ClientOptions TestOptions() {
+  ClientOptions options;
+  options.reply_timeout = kReplyTimeout;
+  return options;
+}
 
 // What the fake daemon answers: a message and descriptors to pass with it.
 struct Answer {
@@ -66,7 +76,8 @@ void Serve(UniqueFd socket, int count, const Handler& handler) {
 // A Client on one end of a socketpair and a thread serving the other.
 class FakeDaemon {
  public:
-  explicit FakeDaemon(Handler handler, int count = 1, ClientOptions options = {}) {
+  explicit FakeDaemon(Handler handler, int count = 1, ClientOptions options = TestOptions()) {
+    if (options.reply_timeout.count() == 0) options.reply_timeout = kReplyTimeout;
     int sv[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     client_ = std::make_unique<Client>(Client::FromSocket(UniqueFd(sv[0]), options));
@@ -543,7 +554,8 @@ class ListeningDaemon {
       for (int i = 0; i < connections; ++i) {
         UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!connection) return;
-        Serve(std::move(connection), per_connection, handler);
+        Serve(std::move(connection), per_connection, handler);  // closes it
+        ++closed_;
       }
     });
   }
@@ -553,11 +565,19 @@ class ListeningDaemon {
     ::rmdir(dir_.c_str());
   }
   const std::string& path() const { return path_; }
+  // Waits up to a minute until `count` connections have been served and closed.
+  bool WaitClosed(int count) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (closed_ < count && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return closed_ >= count;
+  }
 
  private:
   std::string dir_;
   std::string path_;
   UniqueFd listener_;
+  std::atomic<int> closed_{0};
   std::thread thread_;
 };
 
@@ -581,13 +601,13 @@ TEST(ClientConnectTest, ReconnectsWhenTheDaemonClosedAnIdleConnection) {
   ListeningDaemon daemon(2, 1, [&](const pb::ClientMessage& m, std::vector<UniqueFd>&) {
     return ResultWithInlineTable(m, table);
   });
-  auto client = Client::Connect(daemon.path());
+  auto client = Client::Connect(daemon.path(), TestOptions());
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   EXPECT_EQ(client->socket_path(), daemon.path());
   ExecuteOutcome first = client->Execute(Request{});
   ASSERT_TRUE(first.ok()) << first.error().ToString();
-  // The daemon hangs up after each request; give it a moment to do so.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // The daemon hangs up after each request: the client's idle connection is closed.
+  ASSERT_TRUE(daemon.WaitClosed(1)) << "the fake daemon did not close the first connection";
   ExecuteOutcome second = client->Execute(Request{});
   ASSERT_TRUE(second.ok()) << second.error().ToString();
   EXPECT_EQ(second.result().table.buffer(), table);
@@ -605,7 +625,7 @@ TEST(ClientConnectTest, ExecutePerNodeRunsOnEachEndpoint) {
   ListeningDaemon b(1, 1, handler_for(2));
   const std::vector<std::string> endpoints = {a.path(), b.path()};
   std::vector<Request> requests(2);
-  std::vector<ExecuteOutcome> outcomes = ExecutePerNode(endpoints, requests);
+  std::vector<ExecuteOutcome> outcomes = ExecutePerNode(endpoints, requests, TestOptions());
   ASSERT_EQ(outcomes.size(), 2U);
   ASSERT_TRUE(outcomes[0].ok()) << outcomes[0].error().ToString();
   ASSERT_TRUE(outcomes[1].ok()) << outcomes[1].error().ToString();

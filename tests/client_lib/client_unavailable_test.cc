@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,13 @@ namespace sandboxd {
 namespace {
 
 constexpr const char* kSentHint = "it was sent and may have run";
+
+// A client that gives up on a lost answer after a minute instead of hanging the test.
+Client TestClient(UniqueFd socket) {
+  ClientOptions options;
+  options.reply_timeout = std::chrono::seconds(60);
+  return Client::FromSocket(std::move(socket), options);
+}
 
 struct Pair {
   UniqueFd client;
@@ -51,7 +59,7 @@ TEST(ClientUnavailableTest, DaemonThatHangsUpAfterReadingTheRequest) {
     EXPECT_TRUE(reader.ReadOne(fd.get()).ok());
     fd.reset();  // read the whole request, then gone
   });
-  Client client = Client::FromSocket(std::move(pair.client));
+  Client client = TestClient(std::move(pair.client));
   ExecuteOutcome outcome = client.Execute(Request{});
   daemon.join();
   ASSERT_FALSE(outcome.ok());
@@ -71,7 +79,7 @@ TEST(ClientUnavailableTest, DaemonProcessKilledMidRequest) {
     ::_exit(0);
   }
   pair.daemon.reset();
-  Client client = Client::FromSocket(std::move(pair.client));
+  Client client = TestClient(std::move(pair.client));
   ExecuteOutcome outcome = client.Execute(Request{});
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
@@ -79,6 +87,8 @@ TEST(ClientUnavailableTest, DaemonProcessKilledMidRequest) {
   ASSERT_FALSE(outcome.ok());
   // A peer that dies with the request unread resets the connection; either way UNAVAILABLE.
   ExpectUnavailable(outcome.error(), "sandboxd");
+  EXPECT_EQ(outcome.error().message.find("no reply from sandboxd within"), std::string::npos)
+      << "the death went unnoticed: " << outcome.error().message;
   EXPECT_NE(outcome.error().message.find(kSentHint), std::string::npos) << outcome.error().message;
 }
 
@@ -91,7 +101,7 @@ TEST(ClientUnavailableTest, ReplyCutOffMidFrame) {
     EXPECT_EQ(::write(fd.get(), partial, sizeof(partial)), 6);
     fd.reset();
   });
-  Client client = Client::FromSocket(std::move(pair.client));
+  Client client = TestClient(std::move(pair.client));
   ExecuteOutcome outcome = client.Execute(Request{});
   daemon.join();
   ASSERT_FALSE(outcome.ok());
@@ -104,7 +114,7 @@ TEST(ClientUnavailableTest, ListImagesFromAVanishedDaemon) {
     FrameReader reader;
     EXPECT_TRUE(reader.ReadOne(fd.get()).ok());
   });
-  Client client = Client::FromSocket(std::move(pair.client));
+  Client client = TestClient(std::move(pair.client));
   auto images = client.ListImages();
   daemon.join();
   ASSERT_FALSE(images.ok());

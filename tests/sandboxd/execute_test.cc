@@ -10,6 +10,7 @@
 #include "daemon_fixture.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/framing.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -414,6 +415,7 @@ TEST_F(ExecuteTest, LargeTablesTravelInMemfds) {
 }
 
 TEST_F(ExecuteTest, ClientThatDisconnectsMidRequestLeavesDaemonServing) {
+  const std::string beacon = BeaconName("gone-");
   {
     UniqueFd raw = daemon_->RawConnect();
     ASSERT_TRUE(raw.valid());
@@ -422,12 +424,17 @@ TEST_F(ExecuteTest, ClientThatDisconnectsMidRequestLeavesDaemonServing) {
     auto* execute = message.mutable_execute();
     execute->set_request_id("gone");
     execute->set_output_schema("typeof(x:long)");
-    execute->set_script("import time\ntime.sleep(60)\n");
+    execute->set_script(BeaconPython(beacon) + "import time\ntime.sleep(60)\n");
     std::string payload;
     message.SerializeToString(&payload);
     ASSERT_TRUE(SendFrame(raw.get(), payload).ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Mid-request: its script is running.
+    ASSERT_TRUE(WaitUntil([&] { return !ProcessesNamed(beacon).empty(); }, std::chrono::minutes(2)))
+        << "the request's script did not start within 2 minutes";
   }  // closed mid-request
+  // The daemon stops the sandbox of a request whose client went away.
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesNamed(beacon).empty(); }, std::chrono::minutes(1)))
+      << "the script of a request whose client hung up still runs a minute later";
   Client client = daemon_->Connect();
   Request request;
   request.output_schema = "typeof(x:long)";
@@ -517,21 +524,34 @@ namespace {
 // SIGHUP recompiles the seccomp policy file; a file that does not compile leaves the old policy.
 TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
   if (!DefaultImageBuilt()) GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir();
-  const std::string policy =
-      ::testing::TempDir() + "/reload-" + std::to_string(::getpid()) + ".seccomp";
+  const std::string stem = ::testing::TempDir() + "/reload-" + std::to_string(::getpid());
+  const std::string policy = stem + ".seccomp";
   std::filesystem::copy_file(SANDBOXD_SECCOMP_SOURCE, policy,
                              std::filesystem::copy_options::overwrite_existing);
-  auto daemon = DaemonProcess::Start({"--seccomp-policy", policy});
+  DaemonOptions options;
+  options.extra_args = {"--seccomp-policy", policy};
+  options.log_path = stem + ".log";  // a SIGHUP is handled when its lines are logged
+  options.log_level = "info";
+  auto daemon = DaemonProcess::Start(options);
   ASSERT_NE(daemon, nullptr);
   Client client = daemon->Connect();
   Request request;
   request.output_schema = "typeof(cwd:string)";
   request.script = "import os\nresult = pd.DataFrame({'cwd': [os.getcwd()]})\n";
   auto run = [&] { return client.Execute(request); };
-  auto reload = [&](const std::string& text) {
+  // Writes the policy file and sends SIGHUP; `logged` is what the daemon then says about it. The
+  // reload is done once the zygotes are restarted, its last step.
+  std::size_t reloads = 0;
+  auto reload = [&](const std::string& text, const std::string& logged) {
     std::ofstream(policy) << text;
     ::kill(daemon->pid(), SIGHUP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ++reloads;
+    const bool handled = WaitUntil(
+        [&] { return CountInFile(options.log_path, "SIGHUP: zygotes restarted") >= reloads; },
+        std::chrono::minutes(1));
+    ASSERT_TRUE(handled) << "SIGHUP " << reloads << " not handled within a minute; the log:\n"
+                         << ReadWholeFile(options.log_path);
+    EXPECT_EQ(CountInFile(options.log_path, logged), 1U) << ReadWholeFile(options.log_path);
   };
   ASSERT_TRUE(run().ok());
 
@@ -541,19 +561,21 @@ TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
   const std::string allowed = " getcwd chdir";
   ASSERT_NE(text.find(allowed), std::string::npos);
   const std::string strict = text.replace(text.find(allowed), allowed.size(), " chdir");
-  reload(strict);
+  ASSERT_NO_FATAL_FAILURE(reload(strict, "SIGHUP: seccomp policy " + policy + " reloaded"));
   auto outcome = run();
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().code, ErrorCode::kPolicyViolation) << outcome.error().ToString();
   EXPECT_NE(outcome.error().message.find("getcwd"), std::string::npos) << outcome.error().message;
 
   // A broken file is refused; the strict policy stays in force and the daemon keeps serving.
-  reload("this is not a policy\n");
+  ASSERT_NO_FATAL_FAILURE(
+      reload("this is not a policy\n", "SIGHUP: seccomp policy not reloaded, the old one stays"));
   outcome = run();
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().code, ErrorCode::kPolicyViolation);
   EXPECT_TRUE(daemon->alive());
   std::filesystem::remove(policy);
+  std::filesystem::remove(options.log_path);
 }
 
 }  // namespace

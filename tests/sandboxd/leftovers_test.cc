@@ -136,7 +136,9 @@ std::vector<std::string> MountsUnder(const std::vector<std::string>& dirs) {
   if (daemon == nullptr) fail("sandboxd did not start");
 
   std::thread([socket = daemon->socket_path(), report_fd] {
-    auto client = Client::Connect(socket);
+    ClientOptions client_options;
+    client_options.reply_timeout = std::chrono::minutes(3);  // this process is killed long before
+    auto client = Client::Connect(socket, client_options);
     std::string why = client.ok() ? "" : client.status().ToString();
     if (client.ok()) {
       Request request;

@@ -24,7 +24,12 @@ if kargs.get("allocate_mb"):
     block = bytearray(kargs["allocate_mb"] << 20)
     for i in range(0, len(block), 4096):
         block[i] = 1
-    time.sleep(0.8)  # init refreshes the file four times a second
+    # init refreshes the file four times a second: wait (a minute at most) until it shows the
+    # block, less 10 MiB (the test's margin).
+    shown = before["MemFree"] - ((kargs["allocate_mb"] - 10) << 10)
+    deadline = time.monotonic() + 60
+    while meminfo()["MemFree"] > shown and time.monotonic() < deadline:
+        time.sleep(0.05)
 after = meminfo()
 stat_cpus = sum(1 for line in open("/proc/stat") if line[:3] == "cpu" and line[3].isdigit())
 cpuinfo_cpus = sum(1 for line in open("/proc/cpuinfo") if line.startswith("processor"))

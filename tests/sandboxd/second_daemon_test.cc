@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "daemon_fixture.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -27,16 +28,24 @@ TEST(SecondDaemon, WithTheSameSettingsRefusesToStartAndLeavesTheFirstAlone) {
   auto first = DaemonProcess::Start(options);
   ASSERT_NE(first, nullptr);
 
-  // A request that runs while the second daemon starts; its sandbox must survive.
-  auto running = std::async(std::launch::async, [&first] {
+  // A request that runs while the second daemon starts; its sandbox must survive. Its script
+  // names itself (a beacon) and waits until the test has seen the second daemon refused and sends
+  // it SIGUSR1.
+  const std::string beacon = BeaconName("second-");
+  auto running = std::async(std::launch::async, [&first, &beacon] {
     Client client = first->Connect();
     Request request;
-    request.output_schema = "typeof(pid:long)";
-    request.script =
-        "import os, time\ntime.sleep(4)\nresult = pd.DataFrame({'pid': [os.getpid()]})\n";
+    request.output_schema = "typeof(released:bool)";
+    request.script = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n" +
+                     BeaconPython(beacon) +
+                     "released = signal.sigtimedwait({signal.SIGUSR1}, 120) is not None\n"
+                     "result = pd.DataFrame({'released': [released]})\n";
     return client.Execute(request);
   });
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const bool started =
+      WaitUntil([&] { return !ProcessesNamed(beacon).empty(); }, std::chrono::minutes(2));
+  ASSERT_TRUE(started) << "the first daemon's request did not start within 2 minutes";
+  const std::vector<pid_t> script = ProcessesNamed(beacon);
 
   char tmpl[] = "/tmp/sandboxd-second-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
@@ -52,8 +61,12 @@ TEST(SecondDaemon, WithTheSameSettingsRefusesToStartAndLeavesTheFirstAlone) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 
+  // The script the first daemon runs is the same process as before the second daemon's start.
+  EXPECT_EQ(ProcessesNamed(beacon), script) << "the first daemon's sandbox did not survive";
+  for (pid_t pid : script) Release(pid);
   auto outcome = running.get();
-  EXPECT_TRUE(outcome.ok()) << outcome.error().ToString();
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_TRUE(outcome.result().table.view().GetBool(0, 0)) << "the script was not released";
   ASSERT_TRUE(first->alive());
   // And it still serves (its warm sandboxes were not swept).
   Client client = first->Connect();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 #include "daemon_fixture.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/framing.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -174,20 +176,27 @@ TEST_F(ShutdownTest, ExitsCleanlyWithItsWarmPoolRefillingUnderLoad) {
   // corrupted heap (it did, about every other run, with a refilling pool of 16).
   daemon_ = DaemonProcess::Start({"--warm-sandboxes", "16", "--drain-timeout-s", "0"});
   ASSERT_NE(daemon_, nullptr);
+  std::atomic<int> served{0};
+  std::atomic<int> stopped{0};  // clients that are done
   std::vector<std::thread> clients;
   for (int c = 0; c < 2; ++c) {
     clients.emplace_back([&] {
-      auto client = Client::Connect(daemon_->socket_path());
-      if (!client.ok()) return;
+      Client client = daemon_->Connect();
       for (int i = 0; i < 40; ++i) {
         Request request;
         request.output_schema = "typeof(x:long)";
         request.script = "result = pd.DataFrame({'x': [1]})\n";
-        if (!client->Execute(request).ok()) return;  // the daemon is stopping
+        if (!client.Execute(request).ok()) break;  // the daemon is stopping
+        ++served;
       }
+      ++stopped;
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Under load: the clients have been served 4 requests, each of which took a warm sandbox and
+  // started a refill, and go on sending more.
+  WaitUntil([&] { return served >= 4 || stopped == 2; }, std::chrono::minutes(2));
+  EXPECT_GE(served.load(), 4) << "the clients stopped, or were served only " << served
+                              << " requests in 2 minutes";
   daemon_->Signal(SIGTERM);
   for (auto& t : clients) t.join();
   ExpectCleanExit();

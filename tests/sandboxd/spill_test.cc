@@ -8,6 +8,7 @@
 #include <string>
 
 #include "daemon_fixture.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -82,15 +83,20 @@ bool SpillDirOnDisk() {
 }
 
 // A warm sandbox would map a memfd the daemon copied the input into: one that is ready must be
-// passed over. The suite's daemon keeps two; a request takes one, and its replacement is ready
-// once its runner is past the imports (well under 5 s on a loaded machine).
-void WaitForWarmPool(Client& client) {
+// passed over. The suite's daemon keeps two; a request takes one, and its replacement is launched
+// once the request's sandbox is gone. With no request running, each live sandbox of the daemon is
+// a warm one, launched (its init exists once the launcher started it).
+void WaitForWarmPool(const DaemonProcess& daemon, Client& client) {
   Request request;
   request.output_schema = "typeof(x:long)";
   request.script = "result = pd.DataFrame({'x': [1]})\n";
   auto outcome = client.Execute(request);
   ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
-  std::this_thread::sleep_for(std::chrono::seconds(5));
+  constexpr std::size_t kWarmSandboxes = 2;  // the daemon's default warm_sandboxes
+  ASSERT_TRUE(WaitUntil([&] { return LiveSandboxInitsOf(daemon.pid()).size() == kWarmSandboxes; },
+                        std::chrono::minutes(2)))
+      << "the warm pool did not refill to " << kWarmSandboxes << " sandboxes within 2 minutes ("
+      << LiveSandboxInitsOf(daemon.pid()).size() << " live)";
 }
 
 class SpillTest : public DaemonTest {};
@@ -98,7 +104,8 @@ class SpillTest : public DaemonTest {};
 TEST_F(SpillTest, SpilledInputIsAFileOnDiskAndTheResultIsTheSame) {
   if (!SpillDirOnDisk()) GTEST_SKIP() << "/var/lib/sandboxd is on tmpfs: nothing to spill to";
   Client client = daemon_->Connect();
-  WaitForWarmPool(client);  // a spilled request must start cold even when warm sandboxes wait
+  ASSERT_NO_FATAL_FAILURE(WaitForWarmPool(
+      *daemon_, client));  // a spilled request must start cold even when warm sandboxes wait
   Request request;
   request.output_schema = "typeof(*, source:string)";
   request.script = kScript;

@@ -49,6 +49,12 @@ pid_t BeaconPid(const std::string& name, milliseconds timeout = milliseconds(300
   return found.empty() ? -1 : found.front();
 }
 
+// Lets a UDF that waits in probelib's hold() go on: SIGUSR1 to its thread (a signal to the
+// process could go to another thread of it, whose default action is to end the process).
+void Release(pid_t udf) {
+  if (udf > 0) ::syscall(SYS_tgkill, udf, udf, SIGUSR1);
+}
+
 std::string ProcField(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
@@ -135,13 +141,14 @@ std::string HostKarg(const std::string& key) {
 TEST_F(HostTest, C4HostUidsAreUnprivileged) {
   Record(
       {"## C4h host view: the host uids of a running sandbox (init and the UDF)", "", "", "", ""});
-  auto run = Launch(Udf("C4h", "beacon('sbx-c4h')\ntime.sleep(4)\n"));
+  auto run = Launch(Udf("C4h", "hold('sbx-c4h')\n"));
   const pid_t udf = BeaconPid("sbx-c4h");
   std::string udf_uid = "(not seen)", init_uid = "(not seen)";
   if (udf > 0) {
     udf_uid = ProcField(udf, "Uid");
     init_uid = ProcField(ParentOf(udf), "Uid");
   }
+  Release(udf);
   run.get();
   const std::uint64_t base = TheSuite().daemon->uid_base();
   auto unprivileged = [&](const std::string& uid) {
@@ -175,13 +182,14 @@ for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
     except OSError:
         pass
 obs("listening sockets", len(servers))
-beacon("sbx-d5")
-time.sleep(3)
+hold("sbx-d5")
 )py"),
                     "{\"port\": " + std::to_string(port) + "}");
-  const bool seen = BeaconPid("sbx-d5") > 0;
+  const pid_t udf = BeaconPid("sbx-d5");
+  const bool seen = udf > 0;
   const std::string loopback = seen ? ConnectTcp("127.0.0.1", port) : "(sandbox not seen)";
   const std::string lan = seen ? ConnectTcp(HostKarg("lan_ip"), port) : "(sandbox not seen)";
+  Release(udf);
   const RunResult result = run.get();
   // The control: the same port is reachable from the host when the host listens on it.
   std::string control = "host: cannot listen";
@@ -220,7 +228,7 @@ while time.monotonic() < deadline:
            for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}/cmdline")):
         break
     time.sleep(0.05)
-time.sleep(1)
+hold(KARGS["beacon"])  # until the host has seen the orphan
 if KARGS["hang"]:
     time.sleep(1e6)
 )py";
@@ -231,8 +239,11 @@ void OrphanTest(const std::string& id, bool hang) {
           "", "", "", ""});
   const std::string marker = Marker("");
   Probe probe = Udf(id, kOrphanCode, hang ? 3000 : 60000);
-  auto run = Launch(probe, nlohmann::json{{"marker", marker}, {"hang", hang}}.dump());
+  const std::string beacon = "sbx-" + id;
+  auto run =
+      Launch(probe, nlohmann::json{{"marker", marker}, {"hang", hang}, {"beacon", beacon}}.dump());
   const bool seen = WaitSeen("sleep " + marker, seconds(30));
+  if (seen && !hang) Release(BeaconPid(beacon));  // a hanging UDF ends at its deadline
   const RunResult result = run.get();
   const bool gone = WaitGone("sleep " + marker, seconds(10));
   if (!gone) {
@@ -461,7 +472,7 @@ TEST_F(HostTest, E7TwoSandboxesCannotSeeOrTouchEachOther) {
 TEST_F(HostTest, F5CgroupLimitsSeenFromTheHost) {
   Record({"## F5h host view: the cgroup of a running sandbox (memory_mb 256, swap off, pids)", "",
           "", "", ""});
-  Probe probe = Udf("F5h", "beacon('sbx-f5h')\ntime.sleep(3)\n");
+  Probe probe = Udf("F5h", "hold('sbx-f5h')\n");
   probe.memory_mb = 256;
   auto run = Launch(probe);
   const pid_t pid = BeaconPid("sbx-f5h");
@@ -497,6 +508,7 @@ TEST_F(HostTest, F5CgroupLimitsSeenFromTheHost) {
     swap = "memory.swap.max " + read(dir + "/memory.swap.max");
     pids = read(dir + "/pids.max");
   }
+  Release(pid);
   run.get();
   std::string host_swap;
   {
@@ -543,10 +555,10 @@ while queues < 1000:
         break
     queues += 1
 obs("message queues until failure", f"{errname(ctypes.get_errno())} after {queues}")
-beacon("sbx-f12-hog")
-time.sleep(3)  # short: while it holds, the host's root is starved too (F12 finding)
+hold("sbx-f12-hog")  # until the host has looked (had it failed, host root was starved meanwhile)
 )py"));
-  const bool holding = BeaconPid("sbx-f12-hog") > 0;
+  const pid_t hog_pid = BeaconPid("sbx-f12-hog");
+  const bool holding = hog_pid > 0;
   // While it holds them: the host's root, another host uid, and a neighbour sandbox.
   std::string root_inotify = "(hog not seen)", nobody_inotify = "(hog not seen)",
               root_mq = "(hog not seen)";
@@ -588,6 +600,7 @@ q = libc.mq_open(b"/sbx-f12-neighbour", os.O_CREAT | os.O_RDWR, 0o600, None)
 obs("mq_open", "OK" if q >= 0 else errname(ctypes.get_errno()))
 )py"));
   }
+  Release(hog_pid);
   const RunResult held = hog.get();
   RecordCheck("F12h the hog's inotify instances (control: a budget exists)", "EMFILE after \\d+",
               OneOf(held, "inotify instances until EMFILE"),
@@ -648,7 +661,7 @@ obs("wrote", "garbage")
               after);
   RecordCheck("G1l every returned log record is valid UTF-8", "valid",
               std::to_string(records) + " records, " + (utf8 ? "valid" : "INVALID"), utf8);
-  auto client = Client::Connect(TheSuite().daemon->socket_path());
+  auto client = ConnectClient();
   const bool serves = client.ok() && SimpleResultOk(client->Execute(SimpleRequest(3)), 3);
   RecordCheck("G1l then a simple request succeeds", "OK", serves ? "OK" : "failed", serves);
 }
@@ -848,7 +861,7 @@ while True:
   std::vector<std::future<std::string>> simple;
   for (int k = 1; k <= 16; ++k) {
     simple.push_back(std::async(std::launch::async, [k]() -> std::string {
-      auto client = Client::Connect(TheSuite().daemon->socket_path());
+      auto client = ConnectClient();
       if (!client.ok()) return "cannot connect: " + client.status().message();
       const ExecuteOutcome outcome = client->Execute(SimpleRequest(k));
       if (!outcome.ok()) return OutcomeText(outcome);

@@ -146,6 +146,14 @@ def beacon(name):
     libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
+def hold(name, limit=60):
+    """Names this thread `name` (a beacon) and holds until the host, done looking at it, sends it
+    SIGUSR1 (Release in host_tests.cc), or `limit` seconds pass."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    beacon(name)
+    signal.sigtimedwait({signal.SIGUSR1}, limit)
+
+
 def machine_code(code):
     """An executable copy of x86_64 machine code, callable as a C function returning long.
     mmap RW, then mprotect RX: the policy refuses anonymous PROT_EXEC mappings but cannot see

@@ -173,7 +173,13 @@ def run_su():
         os.setuid(65534)
     p = subprocess.Popen(["/usr/bin/su"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.2)
+        # Until the child is su (exec'd; setuid took effect or not) or has ended, 10 s at most.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            state = [l.split()[1] for l in open(f"/proc/{p.pid}/status") if l.startswith("State:")]
+            if state == ["Z"] or open(f"/proc/{p.pid}/cmdline", "rb").read().startswith(b"/usr/bin/su\0"):
+                break
+            time.sleep(0.01)
         uids = [l.split()[1:] for l in open(f"/proc/{p.pid}/status") if l.startswith("Uid:")][0]
         return f"euid {uids[1]}"
     finally:

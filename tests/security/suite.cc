@@ -256,6 +256,14 @@ std::string OutcomeText(const ExecuteOutcome& outcome) {
   return std::string(ErrorCodeName(error.code)) + ": " + OneLine(error.message);
 }
 
+StatusOr<Client> ConnectClient(const TestDaemon* daemon) {
+  if (daemon == nullptr) daemon = TheSuite().daemon.get();
+  if (daemon == nullptr) return Status(ErrorCode::kInternal, "no daemon");
+  ClientOptions options;
+  options.reply_timeout = std::chrono::minutes(3);
+  return Client::Connect(daemon->socket_path(), options);
+}
+
 RunResult RunInSandbox(const Probe& probe, const std::string& extra_kargs, TestDaemon* daemon) {
   if (daemon == nullptr) daemon = TheSuite().daemon.get();
   RunResult run;
@@ -263,7 +271,7 @@ RunResult RunInSandbox(const Probe& probe, const std::string& extra_kargs, TestD
     run.outcome = "INTERNAL: no daemon";
     return run;
   }
-  auto client = Client::Connect(daemon->socket_path());
+  auto client = ConnectClient(daemon);
   if (!client.ok()) {
     run.outcome = "INTERNAL: connect: " + client.status().message();
     return run;
@@ -486,7 +494,7 @@ void RunProbe(const Probe& probe, TestDaemon* daemon) {
     }
   }
   if (probe.then_serves) {
-    auto client = Client::Connect(TheSuite().daemon->socket_path());
+    auto client = ConnectClient();
     const bool ok = client.ok() && SimpleResultOk(client->Execute(SimpleRequest(7)), 7);
     RecordCheck(probe.id + " then a simple request succeeds", "OK", ok ? "OK" : "failed", ok);
   }

@@ -126,6 +126,10 @@ struct Suite {
 };
 Suite& TheSuite();
 
+// A client of `daemon` (the suite's by default) with a reply timeout of 3 minutes, longer than
+// any probe's deadline: a lost answer fails the probe instead of hanging the suite.
+StatusOr<Client> ConnectClient(const TestDaemon* daemon = nullptr);
+
 // Runs `code` (after probelib.py) as a UDF on `daemon` (the suite's by default).
 RunResult RunInSandbox(const Probe& probe, const std::string& extra_kargs = "{}",
                        TestDaemon* daemon = nullptr);

@@ -1,6 +1,7 @@
 #include "execution.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/syscall.h>
@@ -371,6 +372,14 @@ Status Execution::SendRequest() {
                       pipe->close(ignored);
                     });
   return Status::Ok();
+}
+
+bool Execution::SandboxExited() const {
+  // pidfd_ is set on the strand before the sandbox is handed out and reset only by the
+  // destructor, so it is stable here.
+  if (!pidfd_) return true;
+  pollfd pfd{pidfd_.get(), POLLIN, 0};
+  return ::poll(&pfd, 1, 0) != 0;
 }
 
 void Execution::Cancel() {

@@ -117,6 +117,9 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void Assign(PreparedRequest request, AnswerCallback done);
   // Ends the sandbox early (the client went away, or an idle warm sandbox is dropped).
   void Cancel();
+  // For a launched sandbox waiting for its request (the warm pool's): whether its init has
+  // already exited, asked of the kernel now (the exit's own handler may not have run yet).
+  bool SandboxExited() const;
   // Ends the sandbox early with the answer `reason`: `message` (the daemon is stopping).
   void Abort(ErrorCode reason, std::string message);
 

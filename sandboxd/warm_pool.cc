@@ -74,11 +74,26 @@ void WarmPool::OnIdleExit(Execution* execution) {
 
 std::shared_ptr<Execution> WarmPool::Take(const std::string& image) {
   if (image != image_.name) return nullptr;
-  std::lock_guard lock(mu_);
-  paused_ = false;
-  if (ready_.empty()) return nullptr;
-  auto execution = std::move(ready_.back());
-  ready_.pop_back();
+  std::vector<std::shared_ptr<Execution>> dead;
+  std::shared_ptr<Execution> execution;
+  {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+    // A ready sandbox that died while idle (its exit not handled yet) would answer its request
+    // INTERNAL: it is dropped, and the request takes the next one or starts cold.
+    while (!ready_.empty() && execution == nullptr) {
+      auto candidate = std::move(ready_.back());
+      ready_.pop_back();
+      if (candidate->SandboxExited()) {
+        dead.push_back(std::move(candidate));
+      } else {
+        execution = std::move(candidate);
+      }
+    }
+  }
+  for (auto& gone : dead) gone->Cancel();  // each frees its slot when gone
+  if (!dead.empty())
+    spdlog::warn("{} warm sandboxes ended while idle; replacing them", dead.size());
   return execution;
 }
 

@@ -49,6 +49,10 @@ class BrokenZygoteTest : public ::testing::Test {
     char tmpl[] = "/tmp/sandboxd-broken-zygote-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    // A sandbox launched without a zygote mounts its image as its slot's root uid, which must be
+    // able to reach it.
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
     const fs::path real = fs::path(ImagesDir()) / "python3.11";
     const fs::path images = dir_ / "images";
     const fs::path broken = images / kBrokenImage;

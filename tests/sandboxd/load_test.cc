@@ -26,7 +26,8 @@ std::string TenRows() {
 }
 
 // Sends `requests` requests from `concurrency` clients; returns the failures' texts.
-std::vector<std::string> Run(const DaemonProcess& daemon, int requests, int concurrency) {
+std::vector<std::string> SendSmallRequests(const DaemonProcess& daemon, int requests,
+                                           int concurrency) {
   const std::string input = TenRows();
   std::atomic<int> next{0};
   std::mutex mu;
@@ -69,8 +70,8 @@ TEST(LoadTest, ThousandsOfSmallRequestsAtConcurrency8And16AreAllAnsweredOk) {
   options.log_path = log_dir + "/daemon.log";
   auto daemon = DaemonProcess::Start(options);
   ASSERT_NE(daemon, nullptr);
-  std::vector<std::string> failures = Run(*daemon, 1000, 8);
-  const std::vector<std::string> more = Run(*daemon, 1200, 16);
+  std::vector<std::string> failures = SendSmallRequests(*daemon, 1000, 8);
+  const std::vector<std::string> more = SendSmallRequests(*daemon, 1200, 16);
   failures.insert(failures.end(), more.begin(), more.end());
   EXPECT_TRUE(daemon->alive());
   daemon.reset();

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -539,7 +540,18 @@ void Execution::MaybeFinish() {
   }
   // init's report is judged whole only at the status pipe's EOF, whatever order the exit, the
   // streams' EOF and the report's bytes arrive in.
-  if (!status_.ended()) return;
+  if (!status_.ended()) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      // What a single read now would find (the daemon once judged on exactly that).
+      int waiting = 0;
+      ::ioctl(status_pipe_->native_handle(), FIONREAD, &waiting);
+      spdlog::debug(
+          "sandbox {}: init's exit and its streams' EOF came before its status pipe's EOF ({} "
+          "report bytes read, {} in the pipe)",
+          sandbox_id_, status_.bytes_read(), waiting);
+    }
+    return;
+  }
   if (!assigned_) {
     // A sandbox that ended while waiting for a request has nobody to answer.
     finished_ = true;

@@ -687,6 +687,7 @@ std::optional<Answer> Execution::Judge(proto::Stats& stats) {
 
   RunFacts facts;
   facts.report = report;
+  facts.report_bytes = status_.bytes_read();
   facts.cgroup = cgroup;
   facts.kill_reason = kill_reason_;
   facts.kill_message = kill_message_;

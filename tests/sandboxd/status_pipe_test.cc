@@ -66,6 +66,7 @@ std::span<const std::byte> Bytes(const InitReport& report) {
 RunFacts Facts(const StatusPipeReader& reader, bool sealed_at_done) {
   RunFacts facts;
   facts.report = reader.report();
+  facts.report_bytes = reader.bytes_read();
   facts.cgroup = CgroupOutcome{};
   facts.final_event.kind = "done";
   facts.sealed_at_done = sealed_at_done;
@@ -138,6 +139,10 @@ TEST(StatusPipe, MoreThanOneReportIsNoReport) {
   EXPECT_FALSE(pipe.ReadInto(reader));
   EXPECT_EQ(reader.bytes_read(), 2 * sizeof(InitReport));
   EXPECT_FALSE(reader.report().has_value());
+  const auto verdict = Judge(Facts(reader, false));
+  ASSERT_TRUE(verdict.has_value());
+  EXPECT_NE(verdict->message.find("malformed status report (576 bytes)"), std::string::npos)
+      << verdict->message << ": told apart from no report at all";
 }
 
 }  // namespace

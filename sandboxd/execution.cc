@@ -441,7 +441,7 @@ void Execution::ReadStream(Stream& stream) {
           self->MaybeFinish();
           return;
         }
-        self->OnStreamData(stream, n);
+        self->OnStreamData(stream, std::string_view(stream.buffer.data(), n));
         self->ReadStream(stream);
       });
 }
@@ -464,16 +464,19 @@ void Execution::DrainStatus() {
   if (status_.ended() || !status_pipe_) return;
   const int fd = status_pipe_->native_handle();
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // A buffer of its own: ReadStatus's read may be under way in the reactor into status_buffer_.
+  // The report is one write, so it is read whole by one or the other.
+  std::array<std::byte, sizeof(InitReport) + 1> buffer{};
   for (;;) {
-    const ssize_t n = ::read(fd, status_buffer_.data(), status_buffer_.size());
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EOF is left for ReadStatus to see
-    status_.Feed(std::span(status_buffer_.data(), static_cast<std::size_t>(n)));
+    status_.Feed(std::span(buffer.data(), static_cast<std::size_t>(n)));
   }
 }
 
-void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
-  log_bytes_ += bytes;
+void Execution::OnStreamData(Stream& stream, std::string_view chunk) {
+  log_bytes_ += chunk.size();
   if (log_bytes_ > request_.limits.max_log_bytes) {
     log_.truncated = true;
     if (!kill_reason_)
@@ -482,7 +485,6 @@ void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
                                         " bytes of output and logs; the log is truncated");
     return;
   }
-  const std::string_view chunk(stream.buffer.data(), bytes);
   if (stream.kind != proto::LogRecord::LOGGING) return log_.AppendStream(stream.kind, chunk);
   events_.Feed(chunk, log_);
   if (events_.final_event().kind == "done") MaybeAnswerAtDone();
@@ -506,11 +508,13 @@ void Execution::MaybeAnswerAtDone() {
     if (stream->kind == proto::LogRecord::LOGGING || stream->eof) continue;
     const int fd = stream->pipe->native_handle();
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    // Not into stream->buffer: ReadStream's read may be under way in the reactor into it.
+    std::array<char, 16 * 1024> buffer{};
     for (;;) {
-      const ssize_t n = ::read(fd, stream->buffer.data(), stream->buffer.size());
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      OnStreamData(*stream, static_cast<std::size_t>(n));
+      OnStreamData(*stream, std::string_view(buffer.data(), static_cast<std::size_t>(n)));
       if (kill_reason_) return;  // over the log cap: answered after the exit, as an error
     }
   }

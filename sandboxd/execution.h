@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -146,7 +147,7 @@ class Execution : public std::enable_shared_from_this<Execution> {
   void ReadStatus();
   // What the status pipe holds now, without waiting (the answer at "done").
   void DrainStatus();
-  void OnStreamData(Stream& stream, std::size_t bytes);
+  void OnStreamData(Stream& stream, std::string_view chunk);
   void OnExited();
   // At the runner's "done": seals the output and answers without waiting for the exit.
   void MaybeAnswerAtDone();

@@ -1,8 +1,9 @@
 // Issue 23 item 2: "the sandbox ended without a status report" for a run that ended well. The
 // daemon judged a run once init had exited and the output streams were at EOF, reading the
 // status pipe once, without waiting; a report not in the pipe at that moment was lost. Now the
-// pipe is read as bytes come and the run is judged at its EOF (init holds the only write end).
-// These tests replay the exact order of events on a real pipe, with the verdict the daemon gives.
+// pipe is read as bytes come and the run is judged at its EOF (init holds the only write end),
+// whatever order those events come in. These tests replay the orders on a real pipe, with the
+// verdict the daemon gives, and a malformed report is told apart from none.
 #include "status_pipe.h"
 
 #include <fcntl.h>
@@ -76,8 +77,9 @@ RunFacts Facts(const StatusPipeReader& reader, bool sealed_at_done) {
 TEST(StatusPipe, AReportThatComesAfterTheExitWasSeenIsWaitedFor) {
   Pipe pipe;
   StatusPipeReader reader;
-  // The order of the failure: the runner said "done" (its seal failed, so no answer at done),
-  // the daemon saw init's exit and every output stream at EOF, and read the status pipe once.
+  // The order the issue's first candidate names: the run is answered after its exit (no answer
+  // at "done"), the daemon has seen init's exit and every output stream at EOF, and reads the
+  // status pipe once, before the report is in it.
   EXPECT_TRUE(pipe.ReadInto(reader));
   EXPECT_EQ(reader.bytes_read(), 0U);
   // Judged then, the run was INTERNAL: the old reading.

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "seccomp_policy.h"
 #include "text.h"
 #include "verdict.h"
+#include "zygote_health.h"
 
 namespace sandboxd {
 namespace asio = boost::asio;
@@ -147,12 +149,46 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
     if (!procs.ok()) return procs.status();
     for (const auto& path : *procs) prepared.request.add_cgroup_procs(path);
   }
-  spdlog::debug("sandbox {}: launching", sandbox_id_);
-  auto sandbox = services_.launcher->Launch(prepared.request, prepared.fds);
+  // An image whose zygote could not start lately is launched without one (zygote_health.h): a
+  // failed zygote start holds this one launch thread, so it is tried once per backoff period.
+  internal::LaunchRequest& request = prepared.request;
+  ZygoteHealth& zygotes = *services_.zygote_health;
+  if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
+    SetSandboxCommand(request, false);
+  spdlog::debug("sandbox {}: launching{}", sandbox_id_,
+                request.from_zygote() ? " from its image's zygote" : "");
+  bool zygote_failed = false;
+  auto sandbox = services_.launcher->Launch(request, prepared.fds, &zygote_failed);
+  if (request.from_zygote() && sandbox.ok()) zygotes.RecordSuccess(image_.name);
+  if (zygote_failed) {
+    const auto backoff =
+        zygotes.RecordFailure(image_.name, sandbox.status().message(), Clock::now());
+    spdlog::warn(
+        "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start without "
+        "one (each starts its own interpreter: ~0.4 s of CPU more per request)",
+        image_.name, sandbox.status().message(), backoff.count());
+    SetSandboxCommand(request, false);
+    sandbox = services_.launcher->Launch(request, prepared.fds);
+  }
   prepared.end = Clock::now();
   if (!sandbox.ok())
     spdlog::warn("sandbox {}: not launched: {}", sandbox_id_, sandbox.status().message());
   return sandbox;
+}
+
+void Execution::SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const {
+  // The image's zygote forks the sandbox (its command line names it; the UDF's env is set after
+  // the fork), unless the node, or this image for now (zygote_health.h), starts an interpreter
+  // per sandbox.
+  launch.set_from_zygote(from_zygote);
+  launch.set_zygote_module_dir(from_zygote ? services_.config.zygote_module_dir : "");
+  launch.clear_argv();
+  for (const char* arg :
+       {"/usr/bin/python3", "-I", "-B",
+        from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
+    launch.add_argv(arg);
+  // The image's preloads, imported by the runner before it waits for its request.
+  for (const auto& module : image_.preload) launch.add_argv("--preload=" + module);
 }
 
 Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
@@ -204,18 +240,8 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   launch.set_max_open_files(limits.max_open_files);
   launch.set_max_file_bytes(limits.work_bytes);
   launch.set_hostname("sandbox");
-  // The image's zygote forks the sandbox (its command line names it; the UDF's env is set after
-  // the fork), unless the node starts an interpreter per sandbox.
   const auto& config = services_.config;
-  const bool from_zygote = config.zygotes && !config.zygote_module_dir.empty();
-  launch.set_from_zygote(from_zygote);
-  if (from_zygote) launch.set_zygote_module_dir(config.zygote_module_dir);
-  for (const char* arg :
-       {"/usr/bin/python3", "-I", "-B",
-        from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
-    launch.add_argv(arg);
-  // The image's preloads, imported by the runner before it waits for its request.
-  for (const auto& module : image_.preload) launch.add_argv("--preload=" + module);
+  SetSandboxCommand(launch, config.zygotes && !config.zygote_module_dir.empty());
   for (const char* var :
        {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
         "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
@@ -248,7 +274,9 @@ void Execution::LaunchDone(const std::function<void(Status)>& launched, Status s
   if (launch_status_.ok()) {
     launch_start_ = prepared.start;
     launched_ = prepared.end;
-    status_read_ = std::move(prepared.read_ends[3]);
+    status_pipe_ =
+        std::make_unique<asio::posix::stream_descriptor>(strand_, prepared.read_ends[3].release());
+    ReadStatus();
     const proto::LogRecord::Stream kinds[3] = {proto::LogRecord::STDOUT, proto::LogRecord::STDERR,
                                                proto::LogRecord::LOGGING};
     for (int i = 0; i < 3; ++i) {
@@ -267,6 +295,7 @@ void Execution::LaunchDone(const std::function<void(Status)>& launched, Status s
         [self = shared_from_this()](const boost::system::error_code&) { self->OnExited(); });
   } else {
     exited_ = true;
+    status_.Ended();
   }
   launched(launch_status_);
   // Cancelled or aborted while it was being launched: it ends now.
@@ -423,13 +452,42 @@ void Execution::ReadStream(Stream& stream) {
           self->MaybeFinish();
           return;
         }
-        self->OnStreamData(stream, n);
+        self->OnStreamData(stream, std::string_view(stream.buffer.data(), n));
         self->ReadStream(stream);
       });
 }
 
-void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
-  log_bytes_ += bytes;
+void Execution::ReadStatus() {
+  status_pipe_->async_read_some(
+      asio::buffer(status_buffer_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        if (ec) {
+          self->status_.Ended();
+          self->MaybeFinish();
+          return;
+        }
+        self->status_.Feed(std::span(self->status_buffer_.data(), n));
+        self->ReadStatus();
+      });
+}
+
+void Execution::DrainStatus() {
+  if (status_.ended() || !status_pipe_) return;
+  const int fd = status_pipe_->native_handle();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  // A buffer of its own: ReadStatus's read may be under way in the reactor into status_buffer_.
+  // The report is one write, so it is read whole by one or the other.
+  std::array<std::byte, sizeof(InitReport) + 1> buffer{};
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF is left for ReadStatus to see
+    status_.Feed(std::span(buffer.data(), static_cast<std::size_t>(n)));
+  }
+}
+
+void Execution::OnStreamData(Stream& stream, std::string_view chunk) {
+  log_bytes_ += chunk.size();
   if (log_bytes_ > request_.limits.max_log_bytes) {
     log_.truncated = true;
     if (!kill_reason_)
@@ -438,7 +496,6 @@ void Execution::OnStreamData(Stream& stream, std::size_t bytes) {
                                         " bytes of output and logs; the log is truncated");
     return;
   }
-  const std::string_view chunk(stream.buffer.data(), bytes);
   if (stream.kind != proto::LogRecord::LOGGING) return log_.AppendStream(stream.kind, chunk);
   events_.Feed(chunk, log_);
   if (events_.final_event().kind == "done") MaybeAnswerAtDone();
@@ -462,11 +519,13 @@ void Execution::MaybeAnswerAtDone() {
     if (stream->kind == proto::LogRecord::LOGGING || stream->eof) continue;
     const int fd = stream->pipe->native_handle();
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    // Not into stream->buffer: ReadStream's read may be under way in the reactor into it.
+    std::array<char, 16 * 1024> buffer{};
     for (;;) {
-      const ssize_t n = ::read(fd, stream->buffer.data(), stream->buffer.size());
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      OnStreamData(*stream, static_cast<std::size_t>(n));
+      OnStreamData(*stream, std::string_view(buffer.data(), static_cast<std::size_t>(n)));
       if (kill_reason_) return;  // over the log cap: answered after the exit, as an error
     }
   }
@@ -474,6 +533,7 @@ void Execution::MaybeAnswerAtDone() {
   const FinalEvent& final = events_.final_event();
   if (final.cpu_user_seconds >= 0) stats.set_cpu_user_seconds(final.cpu_user_seconds);
   if (final.cpu_system_seconds >= 0) stats.set_cpu_system_seconds(final.cpu_system_seconds);
+  DrainStatus();  // init may have reported already; if not, the answer does not wait for it
   auto answer = Judge(stats);
   // The request is over: whatever the script left running stops with its pid namespace.
   if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
@@ -492,6 +552,20 @@ void Execution::MaybeFinish() {
   if (finished_ || !exited_ || checking_result_) return;
   for (const auto& s : streams_) {
     if (!s->eof) return;
+  }
+  // init's report is judged whole only at the status pipe's EOF, whatever order the exit, the
+  // streams' EOF and the report's bytes arrive in.
+  if (!status_.ended()) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      // What a single read now would find (the daemon once judged on exactly that).
+      int waiting = 0;
+      ::ioctl(status_pipe_->native_handle(), FIONREAD, &waiting);
+      spdlog::debug(
+          "sandbox {}: init's exit and its streams' EOF came before its status pipe's EOF ({} "
+          "report bytes read, {} in the pipe)",
+          sandbox_id_, status_.bytes_read(), waiting);
+    }
+    return;
   }
   if (!assigned_) {
     // A sandbox that ended while waiting for a request has nobody to answer.
@@ -559,6 +633,23 @@ void Execution::CheckResultThenFinish(proto::Stats stats) {
 
 void Execution::Finish(Answer answer) {
   finished_ = true;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    // What the daemon saw when it answered: a rare wrong answer leaves this trace.
+    unsigned open_streams = 0;
+    for (const auto& stream : streams_) open_streams += stream->eof ? 0U : 1U;
+    const auto& message = answer.message;
+    spdlog::debug(
+        "request '{}' (sandbox {}): answered {}; {}; init {}, {} output streams open, status "
+        "report {} bytes{}{}",
+        request_.request_id, sandbox_id_,
+        message.has_error() ? std::string(proto::ErrorCode_Name(message.error().code())) + ": " +
+                                  message.error().message()
+                            : std::string("OK"),
+        sealed_at_done_ ? "at the runner's done" : "after the sandbox ended",
+        !launch_status_.ok() ? "never launched" : (exited_ ? "exited" : "running"), open_streams,
+        status_.bytes_read(), status_.ended() ? " (pipe at EOF)" : "",
+        kill_reason_ ? "; killed: " + kill_message_ : std::string());
+  }
   // Exactly one answer, whichever path gets here first.
   if (auto done = std::exchange(done_, nullptr)) done(std::move(answer));
   // Answered: the request no longer counts as unanswered (the drain waits for those), even while
@@ -596,17 +687,8 @@ Answer Execution::Failure(ErrorCode code, const std::string& message, const prot
 }
 
 std::optional<Answer> Execution::Judge(proto::Stats& stats) {
-  // init wrote its report before it exited; the pipe holds it whole (it is far below PIPE_BUF).
-  std::array<std::byte, sizeof(InitReport) + 1> raw{};
-  ssize_t got = 0;
-  ::fcntl(status_read_.get(), F_SETFL, O_NONBLOCK);
-  while (static_cast<std::size_t>(got) < raw.size()) {
-    const ssize_t n =
-        ::read(status_read_.get(), raw.data() + got, raw.size() - static_cast<std::size_t>(got));
-    if (n <= 0) break;
-    got += n;
-  }
-  const auto report = ParseInitReport(std::span(raw.data(), static_cast<std::size_t>(got)));
+  // At EOF of the status pipe (MaybeFinish), or what it held at the runner's "done".
+  const auto report = status_.report();
   if (report) {
     stats.set_cpu_user_seconds(static_cast<double>(report->user_usec) / 1e6);
     stats.set_cpu_system_seconds(static_cast<double>(report->system_usec) / 1e6);
@@ -620,6 +702,7 @@ std::optional<Answer> Execution::Judge(proto::Stats& stats) {
 
   RunFacts facts;
   facts.report = report;
+  facts.report_bytes = status_.bytes_read();
   facts.cgroup = cgroup;
   facts.kill_reason = kill_reason_;
   facts.kill_message = kill_message_;

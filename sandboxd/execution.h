@@ -2,6 +2,7 @@
 // then judge every byte that came back before it becomes an answer.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -24,6 +26,8 @@
 #include "sandboxd/schema.h"
 #include "sandboxd/unique_fd.h"
 #include "slot_lease.h"
+#include "status_pipe.h"
+#include "zygote_health.h"
 
 namespace sandboxd {
 
@@ -49,6 +53,8 @@ struct Services {
   std::shared_ptr<const SeccompPolicy> seccomp_policy;
   std::unique_ptr<std::mutex> policy_mu = std::make_unique<std::mutex>();
   ImageRegistry* images = nullptr;
+  // Images whose zygote could not start lately: launched without one for a while.
+  std::shared_ptr<ZygoteHealth> zygote_health = std::make_shared<ZygoteHealth>();
 };
 
 // A request that passed validation, with the node's limits applied.
@@ -131,6 +137,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   struct PreparedLaunch;
   // On the launch thread: the sandbox's cgroups, then the launcher's answer.
   StatusOr<LaunchedSandbox> LaunchOnLaunchThread(PreparedLaunch& prepared);
+  // The sandbox's command: its image's zygote forks it, or it starts its own interpreter.
+  void SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const;
   // On the strand: the sandbox's pipes, memfds and LaunchRequest.
   Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
   // On the strand, after the launcher answered (off the io threads) or the preparation failed.
@@ -139,7 +147,10 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // Sends the assigned request to a launched sandbox and arms its deadline.
   void StartAssigned();
   void ReadStream(Stream& stream);
-  void OnStreamData(Stream& stream, std::size_t bytes);
+  void ReadStatus();
+  // What the status pipe holds now, without waiting (the answer at "done").
+  void DrainStatus();
+  void OnStreamData(Stream& stream, std::string_view chunk);
   void OnExited();
   // At the runner's "done": seals the output and answers without waiting for the exit.
   void MaybeAnswerAtDone();
@@ -171,7 +182,10 @@ class Execution : public std::enable_shared_from_this<Execution> {
   UniqueFd input_memfd_;       // the runner's fd 4
   bool input_filled_ = false;  // a cold start passed the request's sealed input at launch
   UniqueFd output_memfd_;
-  UniqueFd status_read_;
+  // init's status pipe: read as it comes, judged at its EOF (status_pipe.h).
+  std::unique_ptr<boost::asio::posix::stream_descriptor> status_pipe_;
+  std::array<std::byte, 512> status_buffer_{};
+  StatusPipeReader status_;
   UniqueFd pidfd_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pid_watch_;
   std::vector<std::unique_ptr<Stream>> streams_;  // stdout, stderr, events

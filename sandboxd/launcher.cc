@@ -257,11 +257,14 @@ StatusOr<LauncherClient::Reply> LauncherClient::Call(const internal::LaunchReque
 }
 
 StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& request,
-                                                 const SandboxFds& fds) {
+                                                 const SandboxFds& fds, bool* zygote_failed) {
+  if (zygote_failed != nullptr) *zygote_failed = false;
   auto reply = Call(request, std::span<const int>(fds.fd, kSandboxFdCount));
   if (!reply.ok()) return reply.status();
-  if (!reply->reply.ok())
+  if (!reply->reply.ok()) {
+    if (zygote_failed != nullptr) *zygote_failed = reply->reply.zygote_failed();
     return Status(ErrorCode::kInternal, "launching the sandbox failed: " + reply->reply.error());
+  }
   if (reply->fds.size() != 1) return Status(ErrorCode::kInternal, "launcher sent no pidfd");
   LaunchedSandbox launched;
   launched.pid = reply->reply.pid();
@@ -348,8 +351,10 @@ int RunLauncher(int socket_fd, pid_t daemon_pid) {
         for (int i = 0; i < kSandboxFdCount; ++i)
           fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
         UniqueFd liveness;
-        auto launched = request.from_zygote() ? zygotes.Fork(request, fds, liveness)
+        bool zygote_failed = false;
+        auto launched = request.from_zygote() ? zygotes.Fork(request, fds, liveness, zygote_failed)
                                               : CloneSandbox(request, fds, socket_fd, sigfd);
+        reply.set_zygote_failed(!launched.ok() && zygote_failed);
         if (launched.ok() && liveness) g_liveness_pipes[launched->pid] = std::move(liveness);
         if (launched.ok()) {
           reply.set_ok(true);

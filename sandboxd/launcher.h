@@ -41,7 +41,11 @@ class LauncherClient {
   // are answered by their own supervision), this call fails INTERNAL, and a fresh launcher with
   // the same bounds serves the next call. Without that, one stuck launch would stop every later
   // launch and the daemon's shutdown (which waits for the launch thread).
-  StatusOr<LaunchedSandbox> Launch(const internal::LaunchRequest& request, const SandboxFds& fds);
+  //
+  // `zygote_failed` (optional) is set when the launch failed because the image's zygote could
+  // not be started: a launch without the zygote may still work.
+  StatusOr<LaunchedSandbox> Launch(const internal::LaunchRequest& request, const SandboxFds& fds,
+                                   bool* zygote_failed = nullptr);
 
   // Stops every zygote; the next fork of each image starts a fresh one (SIGHUP).
   Status RestartZygotes();

@@ -264,6 +264,8 @@ int main(int argc, char** argv) {
         }
       }
       // Fresh zygotes: a new address layout and hash seed for the children to come.
+      // Every image tries its zygote again (a broken one may have been rebuilt).
+      services.zygote_health->Reset();
       if (Status s = services.launcher->RestartZygotes(); !s.ok())
         spdlog::error("SIGHUP: {}", s.message());
       else if (config.zygotes)

@@ -370,17 +370,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // Ends the request at its deadline if it is still queued then.
     auto queue_timer = std::make_shared<asio::steady_timer>(socket_.get_executor());
     auto start = [self, shared, finish, queue_timer](unsigned slot) {
+      // The lease owns the slot from here until it is destroyed, whichever way this ends.
+      auto slot_lease = std::make_unique<SlotLease>(self->server_.shared_admission(), slot,
+                                                    self->server_.Refill());
       asio::post(self->socket_.get_executor(), [queue_timer] { queue_timer->cancel(); });
-      if (self->IsClosed()) {
-        // The client left while this waited in the queue: nothing to run, nobody to answer.
-        self->server_.admission().Release(slot);
-        return;
-      }
+      // The client left while this waited in the queue: nothing to run, nobody to answer.
+      if (self->IsClosed()) return;
       const std::uint64_t key = self->NextKey();
-      auto execution =
-          std::make_shared<Execution>(self->server_.io(), self->server_.services(), shared->image,
-                                      std::make_unique<SlotLease>(self->server_.shared_admission(),
-                                                                  slot, self->server_.Refill()));
+      auto execution = std::make_shared<Execution>(self->server_.io(), self->server_.services(),
+                                                   shared->image, std::move(slot_lease));
       self->Track(key, execution);
       LaunchOptions options;
       options.artifacts_dir = shared->artifacts_dir;

@@ -35,6 +35,9 @@ std::optional<Verdict> Judge(const RunFacts& facts) {
   if (facts.kill_reason) return fail(*facts.kill_reason, facts.kill_message);
   if (!report) {
     if (facts.sealed_at_done && final.kind == "done") return std::nullopt;
+    if (facts.report_bytes > 0)
+      return fail(ErrorCode::kInternal, "the sandbox sent a malformed status report (" +
+                                            std::to_string(facts.report_bytes) + " bytes)");
     return fail(ErrorCode::kInternal, "the sandbox ended without a status report");
   }
   switch (report->kind) {

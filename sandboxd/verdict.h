@@ -5,6 +5,7 @@
 // policy, a signal), a full work folder, then the runner's closing event.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,7 +18,8 @@
 namespace sandboxd {
 
 struct RunFacts {
-  std::optional<InitReport> report;      // none: init ended without one
+  std::optional<InitReport> report;      // none: init ended without one, or it was malformed
+  std::size_t report_bytes = 0;          // what the status pipe held: 0 is no report at all
   std::optional<CgroupOutcome> cgroup;   // none: no cgroups on this node
   std::optional<ErrorCode> kill_reason;  // why the daemon killed the sandbox, if it did
   std::string kill_message;

@@ -172,11 +172,16 @@ void Zygotes::Reaped(pid_t pid) {
 }
 
 StatusOr<LaunchedSandbox> Zygotes::Fork(const internal::LaunchRequest& request,
-                                        const SandboxFds& fds, UniqueFd& liveness) {
+                                        const SandboxFds& fds, UniqueFd& liveness,
+                                        bool& start_failed) {
+  start_failed = false;
   // A zygote that died or stopped answering is replaced once; a second failure is the answer.
   for (int attempt = 0;; ++attempt) {
     auto zygote = Get(request);
-    if (!zygote.ok()) return zygote.status();
+    if (!zygote.ok()) {
+      start_failed = true;
+      return zygote.status();
+    }
     bool zygote_failed = false;
     auto forked = ForkFrom(**zygote, request, fds, liveness, zygote_failed);
     if (forked.ok() || !zygote_failed) return forked;

@@ -23,9 +23,11 @@ class Zygotes {
   // Forks a sandbox from the zygote of the request's image (rootfs, runtime folder and argv, the
   // zygote's command line), starting that zygote first when there is none. `liveness` gets the
   // launcher's end of the sandbox's sync socket: hold it until the sandbox is reaped (its init
-  // reads EOF as "the launcher is gone" where PDEATHSIG cannot help).
+  // reads EOF as "the launcher is gone" where PDEATHSIG cannot help). `start_failed` is set when
+  // the error is that the image's zygote could not be started (the daemon then launches the
+  // image's sandboxes without one for a while: zygote_health.h).
   StatusOr<LaunchedSandbox> Fork(const internal::LaunchRequest& request, const SandboxFds& fds,
-                                 UniqueFd& liveness);
+                                 UniqueFd& liveness, bool& start_failed);
   // A child of the launcher was reaped: a zygote that died is started afresh when next needed.
   void Reaped(pid_t pid);
   // Stops every zygote (SIGHUP); their sandboxes run on.

@@ -21,6 +21,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -266,7 +267,13 @@ bool SuperviseSandbox(const internal::LaunchRequest& request, const SandboxFds& 
     // Slot 1 is ignored while there is no listener (fd -1), slot 2 once the runner hung up.
     pollfd pfds[3] = {{sigfd, POLLIN, 0}, {listener, POLLIN, 0}, {bell, POLLIN, 0}};
     const int ready = ::poll(pfds, 3, kRefreshMs);
-    if (ready < 0 && errno != EINTR) break;
+    if (ready < 0 && errno != EINTR) {
+      // Never seen; but a report without a kind would read as no report at all (issue 23).
+      report.kind = InitReport::kSetupFailed;
+      std::snprintf(report.message, sizeof(report.message), "init's poll failed: %s",
+                    std::strerror(errno));
+      break;
+    }
     if (const std::int64_t now = MonotonicMs(); now - refreshed_ms >= kRefreshMs) {
       limits.Refresh();
       refreshed_ms = now;

@@ -27,6 +27,29 @@ def _load_extension():
     return _sandboxd_zygote
 
 
+def _refuse(message):
+    """Tells the launcher why this zygote cannot start, in the frame its extension would send.
+
+    The extension is what failed, so the frame (a little-endian length, then a LaunchReply whose
+    only field is 3, `error`) is written by hand: the daemon names the cause in its warning.
+    """
+    import struct
+
+    error = message.encode("utf-8", "replace")[:4000]
+    length, varint = len(error), b""
+    while True:
+        byte = length & 0x7F
+        length >>= 7
+        varint += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            break
+    payload = b"\x1a" + varint + error
+    try:
+        os.write(LAUNCHER_FD, struct.pack("<I", len(payload)) + payload)
+    except OSError:
+        pass  # the launcher is gone: it sees the zygote end either way
+
+
 def _pool_controller():
     """threadpoolctl's view of the loaded BLAS and OpenMP libraries, found once, in the zygote.
 
@@ -139,12 +162,19 @@ def _warm_up(runner):
 
 def serve():
     """The zygote's life; returns in each UDF only after its request, with its exit status."""
+    # First, before seconds of imports: an image that lacks what the extension links (the
+    # runtime packages build-image adds) fails at once, and says so.
+    try:
+        zygote = _load_extension()
+    except ImportError as error:
+        _refuse(f"cannot load the zygote's extension: {error} (the image lacks a library the "
+                "zygote needs; rebuild it with runtime_images/build-image)")
+        return 1
     from . import main as runner  # numpy, pandas and the whole runner
 
     runner.preload(sys.argv[1:])
     import sandbox_utils.zipackage  # noqa: F401 -- every request sets it up (prepare_artifacts)
     pools = _pool_controller()
-    zygote = _load_extension()
     # The warm-up runs after the first fork: the first request of an image does not wait for it.
     child = zygote.serve(LAUNCHER_FD, lambda: _warm_up(runner))
     if child is None:

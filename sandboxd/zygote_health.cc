@@ -1,0 +1,34 @@
+#include "zygote_health.h"
+
+#include <algorithm>
+
+namespace sandboxd {
+
+bool ZygoteHealth::UseZygote(const std::string& image, Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  const auto it = failing_.find(image);
+  return it == failing_.end() || now >= it->second.retry_at;
+}
+
+std::chrono::seconds ZygoteHealth::RecordFailure(const std::string& image, const std::string& cause,
+                                                 Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  Failing& failing = failing_[image];
+  failing.backoff =
+      failing.backoff.count() == 0 ? kFirstBackoff : std::min(failing.backoff * 2, kMaxBackoff);
+  failing.retry_at = now + failing.backoff;
+  failing.cause = cause;
+  return failing.backoff;
+}
+
+void ZygoteHealth::RecordSuccess(const std::string& image) {
+  std::lock_guard lock(mu_);
+  failing_.erase(image);
+}
+
+void ZygoteHealth::Reset() {
+  std::lock_guard lock(mu_);
+  failing_.clear();
+}
+
+}  // namespace sandboxd

@@ -1,0 +1,43 @@
+// Which images' zygotes to use: an image whose zygote could not start is launched without one
+// (each sandbox starts its own interpreter, as with --no-zygotes) for a backoff period, so that a
+// broken image costs one failed zygote start per period on the one launch thread instead of one
+// per launch, and its requests are still served. The period doubles with each failure in a row
+// (kFirstBackoff up to kMaxBackoff); a zygote that starts again clears it, and so does SIGHUP.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace sandboxd {
+
+class ZygoteHealth {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kFirstBackoff{30};
+  static constexpr std::chrono::seconds kMaxBackoff{600};
+
+  // Whether a sandbox of `image` launched at `now` should be forked from its zygote.
+  bool UseZygote(const std::string& image, Clock::time_point now) const;
+  // The zygote of `image` could not start at `now` (`cause` says why): returns the period during
+  // which its sandboxes start without one. Called once per period (UseZygote says no meanwhile),
+  // so the caller's warning is logged once per period.
+  std::chrono::seconds RecordFailure(const std::string& image, const std::string& cause,
+                                     Clock::time_point now);
+  // A sandbox of `image` was forked from its zygote: the backoff starts afresh next time.
+  void RecordSuccess(const std::string& image);
+  // Every image tries its zygote again (SIGHUP: an operator may have rebuilt an image).
+  void Reset();
+
+ private:
+  struct Failing {
+    Clock::time_point retry_at;
+    std::chrono::seconds backoff{0};
+    std::string cause;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Failing> failing_;
+};
+
+}  // namespace sandboxd

@@ -1,0 +1,143 @@
+// Issue 23 item 1: an image whose zygote cannot start must not stop the node. The image here is
+// the default one with the library the zygote's extension links (libprotobuf-lite.so.32)
+// whited out in an overlay; the runner itself does not need it. More requests than slots go to
+// it, then requests of the default image: each is answered, within its deadline, with its
+// result (the broken image's sandboxes start without the zygote), and the daemon warns once,
+// naming the cause.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon_fixture.h"
+
+namespace sandboxd::testing {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kDeadlineMs = 90'000;
+constexpr const char* kBrokenImage = "python3.11-nozygote";
+
+Request Small(const std::string& image, std::int64_t value) {
+  Request request;
+  request.image = image;
+  request.timeout_ms = kDeadlineMs;
+  request.output_schema = "typeof(x:long)";
+  request.script = "result = pd.DataFrame({'x': [" + std::to_string(value) + "]})\n";
+  return request;
+}
+
+// An images folder with the default image (a link) and a copy of it, as an overlay, that lacks
+// the zygote's library. The test runs in a mount namespace of its own, which its daemon inherits:
+// the overlay ends with them, whatever way the test ends.
+class BrokenZygoteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!DefaultImageBuilt()) GTEST_SKIP() << "image python3.11 is not built in " << ImagesDir();
+    ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << std::strerror(errno);
+    ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+        << std::strerror(errno);
+    char tmpl[] = "/tmp/sandboxd-broken-zygote-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    // A sandbox launched without a zygote mounts its image as its slot's root uid, which must be
+    // able to reach it.
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+    const fs::path real = fs::path(ImagesDir()) / "python3.11";
+    const fs::path images = dir_ / "images";
+    const fs::path broken = images / kBrokenImage;
+    fs::create_directories(broken / "rootfs");
+    fs::create_directories(dir_ / "upper");
+    fs::create_directories(dir_ / "work");
+    fs::create_directory_symlink(real, images / "python3.11");
+    for (const char* file : {"manifest", "manifest.sha256", "packages.lock"})
+      fs::copy_file(real / file, broken / file);
+    const std::string options = "lowerdir=" + (real / "rootfs").string() +
+                                ",upperdir=" + (dir_ / "upper").string() +
+                                ",workdir=" + (dir_ / "work").string();
+    ASSERT_EQ(::mount("overlay", (broken / "rootfs").c_str(), "overlay", 0, options.c_str()), 0)
+        << std::strerror(errno);
+    unsigned removed = 0;
+    const fs::path libs = broken / "rootfs/usr/lib/x86_64-linux-gnu";
+    for (const auto& entry : fs::directory_iterator(libs)) {
+      if (entry.path().filename().string().starts_with("libprotobuf-lite.so.32")) {
+        fs::remove(entry.path());
+        ++removed;
+      }
+    }
+    ASSERT_GT(removed, 0U) << "the default image has no libprotobuf-lite.so.32 to take away";
+    ::setenv("SANDBOXD_TEST_IMAGES_DIR", images.c_str(), 1);
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    ::umount2((dir_ / "images" / kBrokenImage / "rootfs").c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir_;
+};
+
+TEST_F(BrokenZygoteTest, MoreRequestsThanSlotsForItThenTheDefaultImageAreAllAnswered) {
+  DaemonOptions options;
+  options.extra_args = {"--max-sandboxes", "4", "--max-queue", "4", "--warm-sandboxes", "0"};
+  options.log_path = (dir_ / "daemon.log").string();
+  auto daemon = DaemonProcess::Start(options);
+  ASSERT_NE(daemon, nullptr);
+
+  // max_sandboxes + 1 for the broken image, then two of the default image, each on its own
+  // connection. A client waits for its answer as long as the request's deadline and a margin: a
+  // request held past its deadline fails as UNAVAILABLE.
+  struct Sent {
+    std::string image;
+    std::int64_t value;
+    std::optional<ExecuteOutcome> outcome;
+  };
+  std::vector<Sent> sent;
+  for (std::int64_t i = 0; i < 5; ++i) sent.push_back({kBrokenImage, i, {}});
+  for (std::int64_t i = 5; i < 7; ++i) sent.push_back({"", i, {}});
+  std::vector<std::thread> clients;
+  for (auto& one : sent) {
+    clients.emplace_back([&daemon, &one] {
+      Client client = daemon->Connect(std::chrono::milliseconds(kDeadlineMs + 10'000));
+      one.outcome = client.Execute(Small(one.image, one.value));
+    });
+    // The broken image's requests first, as the issue sent them.
+    if (one.value == 4) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& client : clients) client.join();
+
+  for (const auto& one : sent) {
+    SCOPED_TRACE("request " + std::to_string(one.value) + " for image '" + one.image + "'");
+    ASSERT_TRUE(one.outcome.has_value());
+    ASSERT_TRUE(one.outcome->ok()) << one.outcome->error().ToString();
+    const Table& table = one.outcome->result().table;
+    ASSERT_EQ(table.row_count(), 1U);
+    EXPECT_EQ(table.view().GetLong(0, 0), one.value);
+  }
+  EXPECT_TRUE(daemon->alive());
+  daemon.reset();  // its log is whole once it is gone
+
+  std::ifstream in(dir_ / "daemon.log");
+  std::string line;
+  unsigned warnings = 0;
+  while (std::getline(in, line)) {
+    if (line.find("its zygote cannot start") == std::string::npos) continue;
+    ++warnings;
+    EXPECT_NE(line.find(kBrokenImage), std::string::npos) << line;
+    EXPECT_NE(line.find("libprotobuf-lite.so.32"), std::string::npos) << line;
+  }
+  EXPECT_EQ(warnings, 1U) << "one warning per backoff period, naming the cause";
+}
+
+}  // namespace
+}  // namespace sandboxd::testing

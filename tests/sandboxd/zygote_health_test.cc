@@ -1,0 +1,43 @@
+// Issue 23: an image whose zygote could not start is launched without one for a backoff period
+// that doubles with each failure in a row, up to a cap; a success or SIGHUP (Reset) clears it.
+#include "zygote_health.h"
+
+#include <gtest/gtest.h>
+
+namespace sandboxd {
+namespace {
+
+using Clock = ZygoteHealth::Clock;
+
+TEST(ZygoteHealth, AFailedImageSkipsItsZygoteForTheBackoffThenTriesAgain) {
+  ZygoteHealth health;
+  const Clock::time_point t0{};
+  EXPECT_TRUE(health.UseZygote("broken", t0));
+  EXPECT_EQ(health.RecordFailure("broken", "cannot load", t0), ZygoteHealth::kFirstBackoff);
+  EXPECT_FALSE(health.UseZygote("broken", t0));
+  EXPECT_FALSE(
+      health.UseZygote("broken", t0 + ZygoteHealth::kFirstBackoff - std::chrono::seconds(1)));
+  EXPECT_TRUE(health.UseZygote("other", t0)) << "one image's trouble is its own";
+  EXPECT_TRUE(health.UseZygote("broken", t0 + ZygoteHealth::kFirstBackoff));
+}
+
+TEST(ZygoteHealth, TheBackoffDoublesUpToItsCapAndASuccessClearsIt) {
+  ZygoteHealth health;
+  Clock::time_point now{};
+  std::chrono::seconds expected = ZygoteHealth::kFirstBackoff;
+  for (int i = 0; i < 10; ++i) {
+    const auto backoff = health.RecordFailure("broken", "cannot load", now);
+    EXPECT_EQ(backoff, expected);
+    now += backoff;
+    expected = std::min(expected * 2, ZygoteHealth::kMaxBackoff);
+  }
+  EXPECT_EQ(health.RecordFailure("broken", "x", now), ZygoteHealth::kMaxBackoff);
+  health.RecordSuccess("broken");
+  EXPECT_TRUE(health.UseZygote("broken", now));
+  EXPECT_EQ(health.RecordFailure("broken", "x", now), ZygoteHealth::kFirstBackoff);
+  health.Reset();
+  EXPECT_TRUE(health.UseZygote("broken", now));
+}
+
+}  // namespace
+}  // namespace sandboxd

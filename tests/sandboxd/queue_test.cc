@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "daemon_fixture.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -30,26 +31,26 @@ TEST_F(QueueTest, AQueuedRequestEndsAtItsDeadline) {
   auto daemon = DaemonProcess::Start(
       {"--warm-sandboxes", "0", "--max-sandboxes", "1", "--drain-timeout-s", "0"});
   ASSERT_NE(daemon, nullptr);
-  // The one slot is held by a request that runs until its client lets it go.
+  // The one slot is held by a request that runs until its client lets it go; it names its
+  // process, so the test sends the waiting request only once the slot is taken (sent earlier,
+  // it could get the slot and spend its 1 s on a launch instead of in the queue).
+  const std::string beacon = BeaconName("sbxq");
   std::atomic<bool> holder_done{false};
   std::thread holder([&] {
     Client client = daemon->Connect();
     Request request = Plain(1);
-    request.script = "import time\ntime.sleep(120)\n" + request.script;
+    request.script = BeaconPython(beacon) + "import time\ntime.sleep(120)\n" + request.script;
     request.timeout_ms = 120'000;
     (void)client.Execute(request);
     holder_done = true;
   });
-  // Its sandbox runs once a request of 1 s limit, sent now, must wait for the slot: poll with
-  // short requests until one is refused by its own deadline rather than served.
+  const bool holding =
+      WaitUntil([&] { return !ProcessesNamed(beacon).empty(); }, std::chrono::seconds(120));
   Client client = daemon->Connect();
   Request waiting = Plain(2);
   waiting.timeout_ms = 1000;
   ExecuteOutcome outcome = client.Execute(waiting);
-  for (int i = 0; i < 100 && outcome.ok(); ++i) {  // served before the holder took the slot
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    outcome = client.Execute(waiting);
-  }
+  if (!holding) ADD_FAILURE() << "the holder's script never ran";
   ASSERT_FALSE(outcome.ok()) << "every request was served: the holder never took the slot";
   EXPECT_EQ(outcome.error().code, ErrorCode::kTimeout) << outcome.error().ToString();
   EXPECT_NE(outcome.error().message.find("waited"), std::string::npos) << outcome.error().message;

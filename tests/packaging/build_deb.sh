@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the .deb of a build folder with CPack (packaging/cpack.cmake) and prints its path:
-#   build_deb.sh BUILD_DIR   ->  BUILD_DIR/packaging/deb/sandboxd_<version>_amd64.deb
-# One cpack at a time per build folder (the packaging and vm tests both call it); the log is
-# BUILD_DIR/packaging/deb/cpack.log.
+# Builds the .deb of a build folder with CPack (packaging/cpack.cmake), copies it into DEST_DIR
+# and prints the copy's path:
+#   build_deb.sh BUILD_DIR DEST_DIR   ->  DEST_DIR/sandboxd_<version>_amd64.deb
+# One cpack at a time per build folder (the packaging and vm tests both call it, maybe at once):
+# each caller gets its own copy, made under the lock. The log is BUILD_DIR/packaging/deb/cpack.log.
 set -euo pipefail
-build=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: $0 BUILD_DIR DEST_DIR}" && pwd)
+dest=$(cd "${2:?usage: $0 BUILD_DIR DEST_DIR}" && pwd)
 out=$build/packaging/deb
 mkdir -p "$out"
 exec 7>"$out/.lock"
@@ -18,4 +20,5 @@ if ! (cd "$build" && cpack -G DEB --config CPackConfig.cmake) >"$out/cpack.log" 
 fi
 deb=$(ls "$out"/sandboxd_*.deb 2>/dev/null | head -n1)
 [ -n "$deb" ] || { echo "build_deb: cpack wrote no sandboxd_*.deb into $out" >&2; exit 1; }
-echo "$deb"
+cp "$deb" "$dest/"
+echo "$dest/$(basename "$deb")"

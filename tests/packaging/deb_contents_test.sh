@@ -13,7 +13,9 @@ ok() { say "ok   $*"; }
 bad() { failures=$((failures + 1)); say "FAIL $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
-deb=$("$here/build_deb.sh" "$build") || { say "FAIL: building the .deb"; exit 1; }
+ctrl=$(mktemp -d)
+trap 'rm -rf "$ctrl"' EXIT
+deb=$("$here/build_deb.sh" "$build" "$ctrl") || { say "FAIL: building the .deb"; exit 1; }
 prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$build/CMakeCache.txt")
 say "$deb ($(du -h "$deb" | cut -f1)), prefix $prefix"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')
@@ -42,13 +44,11 @@ for p in libc6 libstdc++6 libprotobuf32 libseccomp2 libcap2 libsystemd0 libcurl4
   check "Depends on $p" grep -qE "(^|, )$(sed 's/[.+]/\\&/g' <<<"$p")[ ,(-]?" <<<"$depends"
 done
 
-ctrl=$(mktemp -d)
-trap 'rm -rf "$ctrl"' EXIT
-dpkg-deb -e "$deb" "$ctrl"
-check "postinst makes the system user sandboxd" grep -q 'adduser --system --group' "$ctrl/postinst"
-check "postinst makes /var/lib/sandboxd/images" grep -q '/var/lib/sandboxd/images' "$ctrl/postinst"
+dpkg-deb -e "$deb" "$ctrl/control"
+check "postinst makes the system user sandboxd" grep -q 'adduser --system --group' "$ctrl/control/postinst"
+check "postinst makes /var/lib/sandboxd/images" grep -q '/var/lib/sandboxd/images' "$ctrl/control/postinst"
 check "the maintainer scripts are executable and pass sh -n" \
-  sh -c "for s in postinst prerm postrm; do [ -x '$ctrl/'\$s ] && sh -n '$ctrl/'\$s || exit 1; done"
+  sh -c "for s in postinst prerm postrm; do [ -x '$ctrl/control/'\$s ] && sh -n '$ctrl/control/'\$s || exit 1; done"
 check "conffiles: sandboxd.conf and sandbox.seccomp" \
-  sh -c "grep -qx '$prefix/etc/sandboxd/sandboxd.conf' '$ctrl/conffiles' && grep -qx '$prefix/etc/sandboxd/sandbox.seccomp' '$ctrl/conffiles'"
+  sh -c "grep -qx '$prefix/etc/sandboxd/sandboxd.conf' '$ctrl/control/conffiles' && grep -qx '$prefix/etc/sandboxd/sandbox.seccomp' '$ctrl/control/conffiles'"
 [ "$failures" = 0 ] && say "PASS" || { say "$failures failing"; exit 1; }

@@ -48,9 +48,13 @@ host_image=/var/lib/sandboxd/images/python3.11
 cache=$build/packaging/vm
 mkdir -p "$cache"
 
+run=$(mktemp -d "$cache/run.XXXXXX")
+trap 'rm -rf "$run"' EXIT
+mkdir "$run/payload"
+
 # --- the .deb and what it depends on ------------------------------------------------------------
 t0=$(now)
-deb=$("$here/build_deb.sh" "$build") || die "building the .deb failed"
+deb=$("$here/build_deb.sh" "$build" "$run/payload") || die "building the .deb failed"
 t_deb=$(( $(now) - t0 ))
 depends=$(dpkg-deb -f "$deb" Depends)
 # The first of each alternative, without its version: the packages the guest must already hold.
@@ -81,10 +85,7 @@ t_images=$(( $(now) - t0 ))
 say "disks: $(basename "$image") (${t_image} s), $(basename "$images_disk") (${t_images} s)"
 
 # --- this run ----------------------------------------------------------------------------------------
-run=$(mktemp -d "$cache/run.XXXXXX")
-trap 'rm -rf "$run"' EXIT
-mkdir "$run/payload"
-cp "$deb" "$here/vm/guest_check.sh" "$run/payload/"
+cp "$here/vm/guest_check.sh" "$run/payload/"
 truncate -s $(( $(du -sm "$run/payload" | cut -f1) + 32 ))M "$run/payload.ext4"
 mkfs.ext4 -q -F -L sbxd-payload -d "$run/payload" "$run/payload.ext4" || die "making the payload disk failed"
 

@@ -46,6 +46,7 @@ if timeout 600 apt-get install -y "$work/$(basename "$deb")" >"$work/apt.log" 2>
   ok "apt-get install ./$(basename "$deb") without a network ($(( $(date +%s) - t0 )) s)"
 else
   bad "apt-get install ./$(basename "$deb")"; tail -n 25 "$work/apt.log" | indent
+  exit 1
 fi
 check "the postinst made the system user: $(getent passwd sandboxd)" \
   sh -c 'getent passwd sandboxd | grep -q ":/var/lib/sandboxd:" && getent group sandboxd >/dev/null'

@@ -27,6 +27,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The VM test (tests/packaging/vm_debian12_test.sh, label vm) boots Debian 12 under QEMU; without
+# the recommends (a GUI, firmware for other architectures).
+vm_packages=(qemu-system-x86 qemu-utils e2fsprogs)
+vm_missing=()
+for p in "${vm_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || vm_missing+=("$p")
+done
+if [ ${#vm_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${vm_missing[*]}"
+  timeout 900 apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -qq --no-install-recommends \
+    "${vm_missing[@]}" >/dev/null
+fi
+
 # The artifact tests run against Azurite (the Azure Storage emulator) from the npm registry,
 # installed into the build tree, not globally.
 if ! command -v npm >/dev/null; then

@@ -9,7 +9,9 @@
 #   vm_debian12_test.sh BUILD_DIR
 #
 # Disks (virtio): vda the Debian root (built once from Debian packages by vm/build_vm_image.sh,
-# cached under BUILD_DIR/packaging/vm, booted with snapshot=on so it stays clean); vdb the host's
+# cached machine-wide in SANDBOXD_VM_CACHE (default /var/cache/sandboxd-vm, like the runtime images
+# in /var/lib/sandboxd, so a fresh clone reuses it), booted with snapshot=on so it stays clean);
+# vdb the host's
 # python3.11 runtime image (/var/lib/sandboxd/images/python3.11 as an ext4 disk, cached while the
 # image is unchanged), read-only; vdc this run's payload (the .deb and guest_check.sh), read-only.
 # The guest has no network device.
@@ -45,10 +47,10 @@ host_image=/var/lib/sandboxd/images/python3.11
 [ -f "$host_image/manifest.sha256" ] ||
   die "no python3.11 image at $host_image (runtime_images/build-image python3.11)"
 
-cache=$build/packaging/vm
-mkdir -p "$cache"
+cache=${SANDBOXD_VM_CACHE:-/var/cache/sandboxd-vm}
+mkdir -p "$cache" "$build/packaging/vm"
 
-run=$(mktemp -d "$cache/run.XXXXXX")
+run=$(mktemp -d "$build/packaging/vm/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 mkdir "$run/payload"
 

@@ -730,7 +730,10 @@ void Server::Accept() {
                                                         stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted || draining_) return;
     if (ec) return OnAcceptError(ec);
-    if (accept_backoff_.count() != 0 && refused_at_fd_limit_ > 0) {
+    // Out of a pause at the descriptor limit: said at most once a period (the limit may come and
+    // go with each connection that closes).
+    if (accept_backoff_.count() != 0 && refused_at_fd_limit_ > 0 &&
+        fd_limit_log_.Admit(1).has_value()) {
       spdlog::info("accepting connections again; {} were refused at the descriptor limit",
                    refused_at_fd_limit_);
       refused_at_fd_limit_ = 0;
@@ -762,7 +765,7 @@ void Server::OnAcceptError(const boost::system::error_code& ec) {
   accept_backoff_ = accept_backoff_.count() == 0
                         ? kFirstAcceptBackoff
                         : std::min(2 * accept_backoff_, kLastAcceptBackoff);
-  if (fd_limit_log_.Admit(0).has_value()) {
+  if (fd_limit_log_.Admit(0).has_value()) {  // once a period
     if (descriptor_limit) {
       spdlog::warn(
           "accept: {} (at the descriptor limit, {} client connections open): new connections "

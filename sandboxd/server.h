@@ -106,7 +106,7 @@ class Server {
   // connection to tell it OVERLOADED instead of leaving it hanging in the backlog.
   UniqueFd reserve_fd_;
   std::uint64_t refused_at_fd_limit_ = 0;  // since the last line that said so
-  PeerLogLimiter fd_limit_log_;            // one warning per period at the descriptor limit
+  PeerLogLimiter fd_limit_log_;  // a line per period: at the descriptor limit (0), out of it (1)
   ConnectionLimits connection_limits_;
   std::shared_ptr<PeerLogLimiter> peer_log_;
   std::mutex artifacts_mu_;

@@ -230,7 +230,10 @@ constexpr uid_t kFloodUid = 65534;  // nobody
   flood.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
     flood.emplace_back(ConnectTo(socket));
-    if (!flood.back().fd.valid() || !SendHalfFrame(flood.back().fd.get())) ::_exit(4);
+    if (!flood.back().fd.valid()) ::_exit(4);
+    // A connection past the cap may be refused and closed before this (EPIPE): what it was told
+    // is read below all the same.
+    (void)SendHalfFrame(flood.back().fd.get());
   }
   FloodReport report;
   ListenUntil(
@@ -299,7 +302,11 @@ TEST(ConnectionFront, AFloodOfHalfFramesPastTheCapsLeavesOtherClientsServed) {
   pollfd p{report_fd.get(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 180'000), 1) << "the flooding child did not report";
   ASSERT_EQ(::read(report_fd.get(), &report, sizeof(report)), static_cast<ssize_t>(sizeof(report)))
-      << "the flooding child failed";
+      << "the flooding child failed: " << [&] {
+           int status = 0;
+           ::waitpid(child, &status, 0);
+           return status;
+         }();
   // Past its cap every connection of the flooding uid was told OVERLOADED with retry_after_ms,
   // and closed; the first kPerUid are held (their frames have 10 minutes to arrive).
   EXPECT_EQ(report.refused_per_uid, kFlood - kPerUid);
@@ -359,9 +366,10 @@ TEST(ConnectionFront, AFloodOfHalfFramesPastTheCapsLeavesOtherClientsServed) {
 
 TEST(ConnectionFront, AtTheDescriptorLimitTheDaemonRefusesPolitelyDoesNotSpinAndRecovers) {
   if (!DefaultImageBuilt()) GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir();
-  // ~14 descriptors at rest: some 50 connections reach the limit. The flood is far larger, so
-  // connections keep waiting in the backlog while the daemon is at its limit.
-  constexpr rlim_t kDaemonFiles = 64;
+  // ~14 descriptors at rest: some 110 connections reach the limit (a sandbox's setup needs the
+  // descriptors below 128 free). The flood is far larger, so connections keep waiting in the
+  // backlog while the daemon is at its limit.
+  constexpr rlim_t kDaemonFiles = 128;
   constexpr int kFlood = 1500;
   DaemonOptions options;
   options.max_open_files = kDaemonFiles;
@@ -394,7 +402,8 @@ TEST(ConnectionFront, AtTheDescriptorLimitTheDaemonRefusesPolitelyDoesNotSpinAnd
       << ReadFile(options.log_path);
 
   // A window at the limit, with connections still waiting: the daemon's CPU time over it, as a
-  // share of the window (spinning on accept, it was ~1.2 CPUs).
+  // share of the window. Spinning on accept it was 0.44 (this test against the old loop, on a
+  // loaded 2-core machine; ~1.2 CPUs in the issue); backing off, 0.003.
   const long ticks_before = CpuTicks(daemon->pid());
   const auto window_start = Clock::now();
   ListenUntil(
@@ -403,7 +412,8 @@ TEST(ConnectionFront, AtTheDescriptorLimitTheDaemonRefusesPolitelyDoesNotSpinAnd
   const double window = std::chrono::duration<double>(Clock::now() - window_start).count();
   const double cpu_share = static_cast<double>(ticks_after - ticks_before) /
                            static_cast<double>(::sysconf(_SC_CLK_TCK)) / window;
-  EXPECT_LT(cpu_share, 0.25) << "the daemon used " << cpu_share << " of a CPU at its limit";
+  std::printf("daemon CPU at its descriptor limit: %.3f of a CPU over %.1f s\n", cpu_share, window);
+  EXPECT_LT(cpu_share, 0.1) << "the daemon used " << cpu_share << " of a CPU at its limit";
   int still_open = 0;
   for (const auto& c : flood) still_open += !c.closed;
   EXPECT_GT(still_open, 0);

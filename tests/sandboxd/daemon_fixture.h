@@ -46,7 +46,8 @@ struct DaemonOptions {
   // range of host uids, derived from the test's pid.
   std::string cgroup_group_prefix = "sandboxd-test-";
   std::uint32_t uid_base_start = 1'600'000'000U;
-  // The daemon's RLIMIT_NOFILE (soft and hard); 0 keeps the test's.
+  // The daemon's soft RLIMIT_NOFILE (its hard limit stays, so sandboxes may still raise theirs
+  // to max_open_files); 0 keeps the test's.
   rlim_t max_open_files = 0;
 };
 
@@ -87,7 +88,9 @@ class DaemonProcess {
       DieWithParent(test_pid);
       if (!options.log_path.empty()) std::freopen(options.log_path.c_str(), "w", stderr);
       if (options.max_open_files != 0) {
-        const rlimit nofile{options.max_open_files, options.max_open_files};
+        rlimit nofile{};
+        ::getrlimit(RLIMIT_NOFILE, &nofile);
+        nofile.rlim_cur = options.max_open_files;
         if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ::_exit(126);
       }
       std::vector<char*> argv;

@@ -728,8 +728,11 @@ void Server::Accept() {
   // own.
   acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& ec,
                                                         stream_protocol::socket socket) {
-    if (ec == asio::error::operation_aborted || draining_) return;
-    if (ec) return OnAcceptError(ec);
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      if (!draining_) OnAcceptError(ec);
+      return;
+    }
     // Out of a pause at the descriptor limit: said at most once a period (the limit may come and
     // go with each connection that closes).
     if (accept_backoff_.count() != 0 && refused_at_fd_limit_ > 0 &&
@@ -742,8 +745,8 @@ void Server::Accept() {
     if (!reserve_fd_.valid()) reserve_fd_ = OpenReserveDescriptor();
     auto session = std::make_shared<Session>(*this, std::move(socket));
     AddSession(session);
-    session->Start();
-    Accept();
+    session->Start();  // taken during a drain: its requests are answered OVERLOADED
+    if (!draining_) Accept();
   });
 }
 

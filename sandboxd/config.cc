@@ -98,6 +98,9 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "max_spill_mb",
                                          "lock_dir",
                                          "client_write_timeout_ms",
+                                         "client_frame_timeout_ms",
+                                         "max_connections",
+                                         "max_connections_per_uid",
                                          "drain_timeout_s",
                                          "launcher_timeout_s",
                                          "metrics_listen"};
@@ -125,6 +128,9 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "max_frame_bytes", config.max_frame_bytes);
     Read(doc, "spill_dir", config.spill_dir);
     Read(doc, "client_write_timeout_ms", config.client_write_timeout_ms);
+    Read(doc, "client_frame_timeout_ms", config.client_frame_timeout_ms);
+    Read(doc, "max_connections", config.max_connections);
+    Read(doc, "max_connections_per_uid", config.max_connections_per_uid);
     Read(doc, "drain_timeout_s", config.drain_timeout_s);
     Read(doc, "launcher_timeout_s", config.launcher_timeout_s);
     Read(doc, "metrics_listen", config.metrics_listen);
@@ -163,6 +169,11 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     return {ErrorCode::kInternal, path + ": max_sandboxes must be at least 1"};
   if (config.client_write_timeout_ms == 0)
     return {ErrorCode::kInternal, path + ": client_write_timeout_ms must be at least 1"};
+  if (config.client_frame_timeout_ms == 0)
+    return {ErrorCode::kInternal, path + ": client_frame_timeout_ms must be at least 1"};
+  if (config.max_connections == 0 || config.max_connections_per_uid == 0)
+    return {ErrorCode::kInternal,
+            path + ": max_connections and max_connections_per_uid must be at least 1"};
   if (config.drain_timeout_s > kMaxDrainTimeoutS)
     return {ErrorCode::kInternal, path + ": drain_timeout_s must be at most " +
                                       std::to_string(kMaxDrainTimeoutS) + ", not " +

@@ -60,6 +60,15 @@ struct NodeConfig {
   // A client connection whose answers make no progress into its socket for this long is closed
   // (only that one), so a peer that stops reading holds its own memory and nothing else.
   std::uint64_t client_write_timeout_ms = 30'000;
+  // A frame that has begun must arrive whole within this long, or its connection is closed: a
+  // client that sends part of a frame and stops holds nothing for long. A connection idle between
+  // frames is not bounded.
+  std::uint64_t client_frame_timeout_ms = 5'000;
+  // Client connections open at once, in all and per peer uid; one past a cap is answered
+  // OVERLOADED and closed. Well under the daemon's descriptor limit (the unit's LimitNOFILE), so
+  // a flood of connections cannot take the descriptors that answers, logs and launches need.
+  unsigned max_connections = 4096;
+  unsigned max_connections_per_uid = 1024;
   // SIGTERM: requests already accepted may finish for this long; what is still running or
   // queued then is stopped and answered OVERLOADED (retry elsewhere or after the restart). The
   // unit's TimeoutStopSec must exceed it. 0: stop them at once.

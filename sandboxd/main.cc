@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
       seccomp_policy, memfd_noexec_seal;
-  std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes;
+  std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes, max_connections,
+      max_connections_per_uid;
   std::optional<std::uint32_t> uid_base;
   std::optional<std::uint64_t> drain_timeout_s;
   std::optional<std::uint64_t> launcher_timeout_s;
@@ -99,6 +101,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "off"}));
   app.add_option("--max-sandboxes", max_sandboxes, "sandboxes running at once");
   app.add_option("--max-queue", max_queue, "requests waiting for a sandbox before OVERLOADED");
+  app.add_option("--max-connections", max_connections,
+                 "client connections open at once before OVERLOADED")
+      ->check(CLI::Range(1U, UINT_MAX));
+  app.add_option("--max-connections-per-uid", max_connections_per_uid,
+                 "client connections of one peer uid open at once before OVERLOADED")
+      ->check(CLI::Range(1U, UINT_MAX));
   app.add_option("--warm-sandboxes", warm_sandboxes, "sandboxes of the default image kept ready");
   app.add_option("--uid-base", uid_base, "host uid of sandbox slot 0 (never 0)");
   app.add_option("--drain-timeout-s", drain_timeout_s,
@@ -135,6 +143,8 @@ int main(int argc, char** argv) {
   if (memfd_noexec_seal) config.memfd_noexec_seal = *memfd_noexec_seal;
   if (max_sandboxes) config.max_sandboxes = *max_sandboxes;
   if (max_queue) config.max_queue = *max_queue;
+  if (max_connections) config.max_connections = *max_connections;
+  if (max_connections_per_uid) config.max_connections_per_uid = *max_connections_per_uid;
   if (warm_sandboxes) config.warm_sandboxes = std::min(*warm_sandboxes, config.max_sandboxes);
   if (uid_base) config.sandbox_uid_base = *uid_base;
   if (drain_timeout_s) config.drain_timeout_s = *drain_timeout_s;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +32,9 @@ using asio::local::stream_protocol;
 // may come from any execution's thread and are posted there. Writes never block: answers wait in a
 // bounded queue (FrameWriter) while the socket is full, so a client that stops reading costs its
 // own queue and nothing else; it is closed when the queue overflows or no byte goes out for
-// client_write_timeout_ms.
+// client_write_timeout_ms. A frame that has begun must arrive whole within
+// client_frame_timeout_ms. Each connection holds a place under the node's connection caps
+// (connection_limits.h) while it is open; the log lines it causes are rate-limited per peer uid.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, stream_protocol::socket socket)
@@ -41,7 +44,10 @@ class Session : public std::enable_shared_from_this<Session> {
         writer_(kMaxQueuedBytes, kMaxQueuedFrames),
         write_timer_(socket_.get_executor()),
         write_timeout_(server.services().config.client_write_timeout_ms),
-        counters_(server.counters()) {}
+        frame_timer_(socket_.get_executor()),
+        frame_timeout_(server.services().config.client_frame_timeout_ms),
+        counters_(server.counters()),
+        peer_log_(server.peer_log()) {}
 
   // The accept handler runs outside the session's strand; everything after it runs on it.
   void Start() {
@@ -82,14 +88,43 @@ class Session : public std::enable_shared_from_this<Session> {
     socklen_t len = sizeof(cred_);
     if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred_, &len) != 0 ||
         !PeerAllowed(cred_)) {
-      spdlog::warn("refused peer uid={} gid={} pid={}", cred_.uid, cred_.gid, cred_.pid);
+      PeerLog(spdlog::level::warn, "refused peer uid={} gid={} pid={}", cred_.uid, cred_.gid,
+              cred_.pid);
       Send(ErrorAnswer("", ErrorCode::kBadRequest,
                        "permission denied: uid " + std::to_string(cred_.uid) +
                            " may not use this sandboxd (see allowed_uids / allowed_gids)"));
       CloseAfterFlush();
       return;
     }
+    auto admitted = server_.connection_limits().Admit(cred_.uid);
+    if (admitted.verdict != ConnectionLimits::Verdict::kAdmitted) {
+      const auto& limits = server_.connection_limits();
+      const std::string why = admitted.verdict == ConnectionLimits::Verdict::kTotalFull
+                                  ? "this node has " + std::to_string(limits.max_total()) +
+                                        " client connections open (max_connections)"
+                                  : "uid " + std::to_string(cred_.uid) + " has " +
+                                        std::to_string(limits.max_per_uid()) +
+                                        " connections open to this node (max_connections_per_uid)";
+      PeerLog(spdlog::level::warn, "refused a connection of pid {} (uid {}): {}", cred_.pid,
+              cred_.uid, why);
+      Send(ErrorAnswer("", ErrorCode::kOverloaded, why + "; close one or retry later"));
+      CloseAfterFlush();
+      return;
+    }
+    place_ = std::move(admitted.place);
     ReadLoop();
+  }
+
+  // A log line this client caused: rate-limited per peer uid (peer_log_limiter.h), and the first
+  // line through after a pause says how many were dropped.
+  template <typename... Args>
+  void PeerLog(spdlog::level::level_enum level, fmt::format_string<Args...> format,
+               Args&&... args) {
+    if (!spdlog::should_log(level)) return;
+    const auto suppressed = peer_log_->Admit(cred_.uid);
+    if (!suppressed) return;
+    spdlog::log(level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
+                SuppressedNote(*suppressed, cred_.uid));
   }
 
   // Keeps the server's count of unsent answers in step with the writer's queue.
@@ -102,8 +137,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Queue(Answer answer) {
     server_.CountUnsentAnswers(-1);  // Send's count; the writer's queue counts from here
     if (closed_ || closing_) {
-      spdlog::info("answer to request '{}' not delivered: the client's connection is closed",
-                   answer.message.request_id());
+      PeerLog(spdlog::level::info,
+              "answer to request '{}' not delivered: the client's connection is closed",
+              answer.message.request_id());
       return;
     }
     std::string payload;
@@ -113,8 +149,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const Status pushed = writer_.Push(payload, std::move(answer.fds));
     CountUnsent();
     if (const Status& s = pushed; !s.ok()) {
-      spdlog::warn("closing the connection of pid {} (uid {}): {}; answer to request '{}' dropped",
-                   cred_.pid, cred_.uid, s.message(), answer.message.request_id());
+      PeerLog(spdlog::level::warn,
+              "closing the connection of pid {} (uid {}): {}; answer to request '{}' dropped",
+              cred_.pid, cred_.uid, s.message(), answer.message.request_id());
       return OnClosed();
     }
     Flush();
@@ -127,8 +164,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const Status written = writer_.WriteSome(socket_.native_handle(), progressed);
     CountUnsent();
     if (const Status& s = written; !s.ok()) {
-      spdlog::info("connection of pid {}: {} answers not delivered: {}", cred_.pid,
-                   writer_.queued_frames(), s.message());
+      PeerLog(spdlog::level::info, "connection of pid {} (uid {}): {} answers not delivered: {}",
+              cred_.pid, cred_.uid, writer_.queued_frames(), s.message());
       return OnClosed();
     }
     if (progressed) last_progress_ = std::chrono::steady_clock::now();
@@ -161,7 +198,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec || self->closed_ || self->writer_.empty()) return;
       if (std::chrono::steady_clock::now() - self->last_progress_ < self->write_timeout_)
         return self->ArmWriteTimer();
-      spdlog::warn(
+      self->PeerLog(
+          spdlog::level::warn,
           "closing the connection of pid {} (uid {}): it read nothing of its answers for {} ms "
           "({} bytes in {} frames unsent)",
           self->cred_.pid, self->cred_.uid, self->write_timeout_.count(),
@@ -195,8 +233,44 @@ class Session : public std::enable_shared_from_this<Session> {
           }
           if (*state == FrameReader::ReadState::kClosed) return self->OnClosed();
           if (self->closed_ || self->closing_) return;  // an answer overflowed the queue
+          self->WatchFrameTime();
           self->ReadLoop();
         });
+  }
+
+  // The clock of a frame starts at its first byte; one that is not whole client_frame_timeout_ms
+  // later closes the connection. Between frames nothing is timed: an idle connection may stay.
+  void WatchFrameTime() {
+    if (!reader_.InFrame()) {
+      frame_started_.reset();  // a pending timer finds nothing to time and stops
+      return;
+    }
+    if (frame_started_) return;
+    frame_started_ = std::chrono::steady_clock::now();
+    if (!frame_timer_armed_) ArmFrameTimer();
+  }
+
+  void ArmFrameTimer() {
+    frame_timer_armed_ = true;
+    frame_timer_.expires_at(*frame_started_ + frame_timeout_);
+    frame_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;  // Close
+      self->frame_timer_armed_ = false;
+      if (ec || self->closed_ || self->closing_ || !self->frame_started_) return;
+      // A later frame began after the one this timer was set for: time that one.
+      if (std::chrono::steady_clock::now() < *self->frame_started_ + self->frame_timeout_)
+        return self->ArmFrameTimer();
+      self->PeerLog(spdlog::level::warn,
+                    "closing the connection of pid {} (uid {}): a frame it began did not arrive "
+                    "whole within {} ms (client_frame_timeout_ms)",
+                    self->cred_.pid, self->cred_.uid, self->frame_timeout_.count());
+      self->Send(
+          ErrorAnswer("", ErrorCode::kBadRequest,
+                      "a frame did not arrive whole within " +
+                          FormatMillis(static_cast<std::uint64_t>(self->frame_timeout_.count())) +
+                          " (client_frame_timeout_ms); the connection is closed"));
+      self->CloseAfterFlush();
+    });
   }
 
   void Handle(Frame frame) {
@@ -269,7 +343,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!planned.ok())
         return Send(ErrorAnswer(id, planned.status().code(), planned.status().message()));
       if (Status s = service->CheckPolicy(*planned); !s.ok()) {
-        spdlog::info("request '{}': {}", id, s.message());
+        PeerLog(spdlog::level::info, "request '{}': {}", id, s.message());
         return Send(ErrorAnswer(id, s.code(), s.message()));
       }
       artifacts = std::move(*planned);
@@ -443,8 +517,10 @@ class Session : public std::enable_shared_from_this<Session> {
     CountUnsent();
     write_timer_.cancel();
     timer_armed_ = false;
+    frame_timer_.cancel();
     boost::system::error_code ignored;
     socket_.close(ignored);
+    place_.reset();  // the descriptor is gone: the connection's place under the caps goes too
   }
 
   void CancelExecutions() {
@@ -479,6 +555,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point last_progress_;
   bool write_waiting_ = false;  // an async_wait(wait_write) is pending
   bool timer_armed_ = false;
+  asio::steady_timer frame_timer_;
+  const std::chrono::milliseconds frame_timeout_;
+  std::optional<std::chrono::steady_clock::time_point> frame_started_;  // of the frame in reading
+  bool frame_timer_armed_ = false;
+  std::shared_ptr<const void> place_;  // under the connection caps, while the socket is open
   // Set on the strand, read from any thread (IsClosed).
   std::atomic<bool> closed_ = false;
   std::atomic<bool> closing_ = false;  // CloseAfterFlush: only the queued answers go out
@@ -487,6 +568,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
   std::size_t counted_unsent_ = 0;  // this session's share of the server's unsent answers
   std::shared_ptr<Server::Counters> counters_;
+  std::shared_ptr<PeerLogLimiter> peer_log_;
 };
 
 ArtifactService* Server::artifacts(Status& error) {
@@ -506,6 +588,37 @@ ArtifactService* Server::artifacts(Status& error) {
   return artifacts_.get();
 }
 
+namespace {
+
+// Each peer uid may cause a burst of log lines, then one a second (peer_log_limiter.h).
+constexpr unsigned kPeerLogBurst = 20;
+constexpr auto kPeerLogInterval = std::chrono::seconds(1);
+// At the descriptor limit: one warning per this period, with what was refused meanwhile.
+constexpr auto kFdLimitLogInterval = std::chrono::seconds(10);
+// The pause before accepting again after a failed accept: from the first to the last, doubling.
+constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(100);
+constexpr auto kLastAcceptBackoff = std::chrono::milliseconds(1000);
+// Connections refused with the reserve descriptor per failed accept: the backlog drains with
+// answers, a bounded amount of work per pause.
+constexpr unsigned kMaxRefusalsPerPause = 64;
+// Descriptors the daemon needs beside its client connections (sandboxes' pipes, pidfds, memfds,
+// the launcher, artifacts): max_connections should leave this much of RLIMIT_NOFILE free.
+constexpr rlim_t kDescriptorHeadroom = 1024;
+
+UniqueFd OpenReserveDescriptor() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
+
+// A whole frame sent with one non-blocking send: into a fresh connection's empty socket buffer a
+// small frame always fits; a peer that cannot take it is not waited for.
+void SendRefusal(int fd, const std::string& payload) {
+  std::string frame(4 + payload.size(), '\0');
+  const auto length = static_cast<std::uint32_t>(payload.size());
+  for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((length >> (8 * i)) & 0xff);
+  frame.replace(4, payload.size(), payload);
+  (void)::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
 Server::~Server() = default;
 
 Server::Server(asio::io_context& io, const Services& services)
@@ -513,7 +626,12 @@ Server::Server(asio::io_context& io, const Services& services)
       services_(services),
       admission_(
           std::make_shared<Admission>(services.config.max_sandboxes, services.config.max_queue)),
-      acceptor_(io),
+      accept_strand_(asio::make_strand(io)),
+      acceptor_(accept_strand_),
+      accept_retry_timer_(accept_strand_),
+      fd_limit_log_(1, kFdLimitLogInterval),
+      connection_limits_(services.config.max_connections, services.config.max_connections_per_uid),
+      peer_log_(std::make_shared<PeerLogLimiter>(kPeerLogBurst, kPeerLogInterval)),
       spill_(services.config.spill_dir.empty() ? services.config.state_dir + "/spill"
                                                : services.config.spill_dir,
              services.config.max_spill_bytes) {}
@@ -546,7 +664,20 @@ Status Server::Listen() {
   acceptor_.open(stream_protocol(), bec);
   if (!bec) acceptor_.bind(stream_protocol::endpoint(path), bec);
   if (!bec) acceptor_.listen(asio::socket_base::max_listen_connections, bec);
+  if (!bec) acceptor_.non_blocking(true, bec);  // the refusals at EMFILE accept without waiting
   if (bec) return {ErrorCode::kInternal, "cannot listen on " + path + ": " + bec.message()};
+  reserve_fd_ = OpenReserveDescriptor();
+  if (!reserve_fd_.valid())
+    return {ErrorCode::kInternal, "cannot open /dev/null (the reserve descriptor)"};
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+                       nofile.rlim_cur != RLIM_INFINITY &&
+                       nofile.rlim_cur < services_.config.max_connections + kDescriptorHeadroom) {
+    spdlog::warn(
+        "max_connections ({}) leaves less than {} of the descriptor limit ({}, RLIMIT_NOFILE) to "
+        "sandboxes: a flood of connections can reach the limit first (then new connections are "
+        "refused OVERLOADED); raise LimitNOFILE or lower max_connections",
+        services_.config.max_connections, kDescriptorHeadroom, nofile.rlim_cur);
+  }
   // Access is decided by SO_PEERCRED; the mode only keeps strangers from connecting at all.
   ::chmod(
       path.c_str(),
@@ -557,8 +688,11 @@ Status Server::Listen() {
 
 void Server::BeginDrain() {
   draining_ = true;
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  asio::dispatch(accept_strand_, [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_timer_.cancel();
+  });
   if (pool_) pool_->Drain();
 }
 
@@ -589,18 +723,63 @@ std::shared_ptr<const void> Server::TrackRequest() {
 }
 
 void Server::Accept() {
+  // The handler runs on accept_strand_ (the acceptor's executor); each session on a strand of its
+  // own.
   acceptor_.async_accept(asio::make_strand(io_), [this](const boost::system::error_code& ec,
                                                         stream_protocol::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      auto session = std::make_shared<Session>(*this, std::move(socket));
-      {
-        std::lock_guard lock(sessions_mu_);
-        std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
-        sessions_.push_back(session);
-      }
-      session->Start();
+    if (ec) {
+      if (!draining_) OnAcceptError(ec);
+      return;
     }
+    // Out of a pause at the descriptor limit: said at most once a period (the limit may come and
+    // go with each connection that closes).
+    if (accept_backoff_.count() != 0 && refused_at_fd_limit_ > 0 &&
+        fd_limit_log_.Admit(1).has_value()) {
+      spdlog::info("accepting connections again; {} were refused at the descriptor limit",
+                   refused_at_fd_limit_);
+      refused_at_fd_limit_ = 0;
+    }
+    accept_backoff_ = std::chrono::milliseconds(0);
+    if (!reserve_fd_.valid()) reserve_fd_ = OpenReserveDescriptor();
+    auto session = std::make_shared<Session>(*this, std::move(socket));
+    AddSession(session);
+    session->Start();  // taken during a drain: its requests are answered OVERLOADED
+    if (!draining_) Accept();
+  });
+}
+
+void Server::OnAcceptError(const boost::system::error_code& ec) {
+  const int error = ec.value();
+  // Errors of one waiting connection (reset before it was taken) or of one call: the next
+  // connection is taken at once.
+  if (error == ECONNABORTED || error == EINTR || error == EAGAIN || error == EPROTO ||
+      error == EPERM) {
+    Accept();
+    return;
+  }
+  const bool descriptor_limit = error == EMFILE || error == ENFILE;
+  unsigned refused = 0;
+  if (descriptor_limit) {
+    refused = RefuseAtDescriptorLimit();
+    refused_at_fd_limit_ += refused;
+  }
+  accept_backoff_ = accept_backoff_.count() == 0
+                        ? kFirstAcceptBackoff
+                        : std::min(2 * accept_backoff_, kLastAcceptBackoff);
+  if (fd_limit_log_.Admit(0).has_value()) {  // once a period
+    if (descriptor_limit) {
+      spdlog::warn(
+          "accept: {} (at the descriptor limit, {} client connections open): new connections "
+          "are refused OVERLOADED ({} so far), accepting again in {} ms",
+          ec.message(), connection_limits_.total(), refused_at_fd_limit_, accept_backoff_.count());
+    } else {
+      spdlog::warn("accept: {}; accepting again in {} ms", ec.message(), accept_backoff_.count());
+    }
+  }
+  accept_retry_timer_.expires_after(accept_backoff_);
+  accept_retry_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
+    if (timer_ec || draining_) return;
     Accept();
   });
 }
@@ -613,6 +792,41 @@ MetricsGauges Server::SampleGauges() {
   if (pool_) gauges.ready_by_image[pool_->image()] = pool_->ready();
   if (services_.launcher != nullptr) gauges.launcher_restarts = services_.launcher->restarts();
   return gauges;
+}
+
+// Frees the reserve descriptor, takes what waits in the backlog (a bounded number) and answers
+// each OVERLOADED, then takes the reserve back: a client learns to retry instead of hanging.
+unsigned Server::RefuseAtDescriptorLimit() {
+  static const std::string payload = [] {
+    std::string out;
+    ErrorAnswer("", ErrorCode::kOverloaded,
+                "sandboxd is at its descriptor limit (too many connections are open); retry "
+                "later")
+        .message.SerializeToString(&out);
+    return out;
+  }();
+  reserve_fd_.reset();
+  unsigned refused = 0;
+  while (refused < kMaxRefusalsPerPause) {
+    UniqueFd client(
+        ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!client.valid()) break;  // none waiting, or the freed descriptor was taken meanwhile
+    SendRefusal(client.get(), payload);
+    ++refused;
+  }
+  reserve_fd_ = OpenReserveDescriptor();  // retried after each accept if it failed here
+  return refused;
+}
+
+// The list serves AbortAll; ended sessions are dropped when it has doubled since the last time,
+// so an accept costs O(1) amortized, not a scan of every session.
+void Server::AddSession(const std::shared_ptr<Session>& session) {
+  std::lock_guard lock(sessions_mu_);
+  sessions_.push_back(session);
+  if (sessions_.size() >= 2 * sessions_after_prune_ + 64) {
+    std::erase_if(sessions_, [](const auto& weak) { return weak.expired(); });
+    sessions_after_prune_ = sessions_.size();
+  }
 }
 
 }  // namespace sandboxd

@@ -5,6 +5,9 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -13,9 +16,12 @@
 #include <vector>
 
 #include "admission.h"
+#include "connection_limits.h"
 #include "execution.h"
 #include "input_spill.h"
 #include "metrics.h"
+#include "peer_log_limiter.h"
+#include "sandboxd/unique_fd.h"
 #include "warm_pool.h"
 
 namespace sandboxd {
@@ -71,22 +77,43 @@ class Server {
   // Counts every Execute answer as it goes out; the gauges are read at each scrape.
   Metrics& metrics() { return metrics_; }
   MetricsGauges SampleGauges();
+  // Caps client connections in all and per peer uid (config max_connections*).
+  ConnectionLimits& connection_limits() { return connection_limits_; }
+  // Rate-limits the log lines each peer uid causes; shared with sessions that outlive the Server.
+  const std::shared_ptr<PeerLogLimiter>& peer_log() const { return peer_log_; }
   ~Server();
 
  private:
   void Accept();
+  // An accept that failed: at the descriptor limit the reserve descriptor refuses waiting
+  // connections politely; then accepting resumes after a growing pause, never at once.
+  void OnAcceptError(const boost::system::error_code& ec);
+  unsigned RefuseAtDescriptorLimit();
+  void AddSession(const std::shared_ptr<Session>& session);
   boost::asio::io_context& io_;
   const Services& services_;
   std::shared_ptr<Admission> admission_;
   std::shared_ptr<WarmPool> pool_;
   mutable std::mutex sessions_mu_;
   std::vector<std::weak_ptr<Session>> sessions_;
+  std::size_t sessions_after_prune_ = 0;  // ended sessions are dropped when the list doubles
   std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   Metrics metrics_;
   std::atomic<bool> draining_ = false;
   std::atomic<bool> aborted_ = false;
   std::string abort_reason_;  // under sessions_mu_
+  // The acceptor, its retry timer and the reserve descriptor are used on this strand only.
+  boost::asio::strand<boost::asio::io_context::executor_type> accept_strand_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_timer_;
+  std::chrono::milliseconds accept_backoff_{0};  // 0: the last accept succeeded
+  // Opened at start (/dev/null) and freed at EMFILE/ENFILE, so that the daemon can still take a
+  // connection to tell it OVERLOADED instead of leaving it hanging in the backlog.
+  UniqueFd reserve_fd_;
+  std::uint64_t refused_at_fd_limit_ = 0;  // since the last line that said so
+  PeerLogLimiter fd_limit_log_;  // a line per period: at the descriptor limit (0), out of it (1)
+  ConnectionLimits connection_limits_;
+  std::shared_ptr<PeerLogLimiter> peer_log_;
   std::mutex artifacts_mu_;
   std::unique_ptr<ArtifactService> artifacts_;
   Status artifacts_error_;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -45,6 +46,9 @@ struct DaemonOptions {
   // range of host uids, derived from the test's pid.
   std::string cgroup_group_prefix = "sandboxd-test-";
   std::uint32_t uid_base_start = 1'600'000'000U;
+  // The daemon's soft RLIMIT_NOFILE (its hard limit stays, so sandboxes may still raise theirs
+  // to max_open_files); 0 keeps the test's.
+  rlim_t max_open_files = 0;
 };
 
 class DaemonProcess {
@@ -83,6 +87,12 @@ class DaemonProcess {
     if (daemon->pid_ == 0) {
       DieWithParent(test_pid);
       if (!options.log_path.empty()) std::freopen(options.log_path.c_str(), "w", stderr);
+      if (options.max_open_files != 0) {
+        rlimit nofile{};
+        ::getrlimit(RLIMIT_NOFILE, &nofile);
+        nofile.rlim_cur = options.max_open_files;
+        if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ::_exit(126);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

@@ -47,6 +47,8 @@ class FrameReader {
   StatusOr<ReadState> ReadFrom(int socket_fd);
 
   bool HasFrame() const { return !frames_.empty(); }
+  // Part of a frame has been read and the rest has not (the daemon bounds how long that lasts).
+  bool InFrame() const { return !buffer_.empty() || !pending_fds_.empty(); }
   Frame Next();
 
   // Blocking convenience: reads until one whole frame is there.

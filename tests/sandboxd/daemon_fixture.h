@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,47 @@ inline std::string ImagesDir() {
 
 inline bool DefaultImageBuilt() {
   return std::filesystem::exists(ImagesDir() + "/python3.11/packages.lock");
+}
+
+// Whether every folder from / down to `path` may be searched by any uid.
+inline bool SearchableByOthers(const std::filesystem::path& path) {
+  std::filesystem::path at;
+  for (const auto& part : std::filesystem::absolute(path)) {
+    at /= part;
+    struct stat st {};
+    if (::stat(at.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) return false;
+  }
+  return true;
+}
+
+// The runner's folder as test daemons mount it. A sandbox started without a zygote (--no-zygotes,
+// or an image whose zygote cannot start) binds it as the slot's unprivileged root, so each folder
+// above it must be searchable by others (README, Status); a clone in a private folder (`mktemp
+// -d` makes 0700) is not, and its daemons get a copy in a searchable folder, made once per test
+// process and removed at its exit.
+inline const std::string& RuntimeDirForSandboxes() {
+  struct Copy {
+    std::string root, runtime;
+    ~Copy() {
+      std::error_code ec;
+      if (!root.empty()) std::filesystem::remove_all(root, ec);
+    }
+  };
+  static Copy copy = [] {
+    Copy made;
+    made.runtime = SANDBOXD_RUNTIME_SOURCE;
+    if (SearchableByOthers(made.runtime)) return made;
+    char tmpl[] = "/tmp/sandboxd-runtime-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return made;
+    made.root = tmpl;
+    ::chmod(tmpl, 0755);
+    std::error_code ec;
+    std::filesystem::copy(SANDBOXD_RUNTIME_SOURCE, made.root + "/python",
+                          std::filesystem::copy_options::recursive, ec);
+    if (!ec) made.runtime = made.root + "/python";
+    return made;
+  }();
+  return copy.runtime;
 }
 
 // How a test daemon is started; the defaults suit the integration tests.
@@ -77,7 +119,7 @@ class DaemonProcess {
         "--config",          config,
         "--socket",          daemon->socket_,
         "--images-dir",      ImagesDir(),
-        "--runtime-dir",     SANDBOXD_RUNTIME_SOURCE,
+        "--runtime-dir",     RuntimeDirForSandboxes(),
         "--log-level",       options.log_level,
         "--cgroup-v1-group", group,
         "--uid-base",        std::to_string(options.uid_base_start + (::getpid() % 4096) * 64U)};

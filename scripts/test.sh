@@ -10,12 +10,16 @@ scripts/clear-test-leftovers.sh
 scripts/setup.sh
 status=0
 # The suite runs as a process group of its own, recorded in build/.suite-run, so that the next
-# run can clear it as a whole if this one is killed, and an interrupt here stops all of it.
-trap '[ -f build/.suite-run ] && kill -TERM -- "-$(cut -d" " -f1 build/.suite-run)" 2>/dev/null' INT TERM
+# run can clear it as a whole if this one is killed, and an interrupt here stops all of it. It
+# runs in the background so that this shell's trap runs at once (bash runs a trap only after the
+# foreground command ends).
+trap '[ -f build/.suite-run ] && kill -TERM -- "-$(cut -d" " -f1 build/.suite-run)" 2>/dev/null
+      rm -f build/.suite-run; exit 130' INT TERM
 setsid --wait bash -c '
   echo "$$ $(sed -n "s/^.*) //p" /proc/$$/stat | cut -d" " -f20)" > build/.suite-run
-  exec ctest "$@"' suite --test-dir build --output-on-failure -j2 "$@" |
-  tee build/ctest.log || status=$?
+  ctest "$@" 2>&1 | tee build/ctest.log
+  exit "${PIPESTATUS[0]}"' suite --test-dir build --output-on-failure -j2 "$@" &
+wait "$!" || status=$?
 rm -f build/.suite-run
 table=build/tests/security/security_probes_table.txt
 if [ -f "$table" ]; then

@@ -666,6 +666,10 @@ Status Server::Listen() {
   if (!bec) acceptor_.listen(asio::socket_base::max_listen_connections, bec);
   if (!bec) acceptor_.non_blocking(true, bec);  // the refusals at EMFILE accept without waiting
   if (bec) return {ErrorCode::kInternal, "cannot listen on " + path + ": " + bec.message()};
+  // Made now, not at the limit: the refusal needs no allocation of a message then.
+  ErrorAnswer("", ErrorCode::kOverloaded,
+              "sandboxd is at its descriptor limit (too many connections are open); retry later")
+      .message.SerializeToString(&refusal_payload_);
   reserve_fd_ = OpenReserveDescriptor();
   if (!reserve_fd_.valid())
     return {ErrorCode::kInternal, "cannot open /dev/null (the reserve descriptor)"};
@@ -797,14 +801,7 @@ MetricsGauges Server::SampleGauges() {
 // Frees the reserve descriptor, takes what waits in the backlog (a bounded number) and answers
 // each OVERLOADED, then takes the reserve back: a client learns to retry instead of hanging.
 unsigned Server::RefuseAtDescriptorLimit() {
-  static const std::string payload = [] {
-    std::string out;
-    ErrorAnswer("", ErrorCode::kOverloaded,
-                "sandboxd is at its descriptor limit (too many connections are open); retry "
-                "later")
-        .message.SerializeToString(&out);
-    return out;
-  }();
+  const std::string& payload = refusal_payload_;
   reserve_fd_.reset();
   unsigned refused = 0;
   while (refused < kMaxRefusalsPerPause) {

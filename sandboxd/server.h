@@ -110,6 +110,7 @@ class Server {
   // Opened at start (/dev/null) and freed at EMFILE/ENFILE, so that the daemon can still take a
   // connection to tell it OVERLOADED instead of leaving it hanging in the backlog.
   UniqueFd reserve_fd_;
+  std::string refusal_payload_;            // the OVERLOADED answer sent at the descriptor limit
   std::uint64_t refused_at_fd_limit_ = 0;  // since the last line that said so
   PeerLogLimiter fd_limit_log_;  // a line per period: at the descriptor limit (0), out of it (1)
   ConnectionLimits connection_limits_;

@@ -12,6 +12,7 @@
 
 #include "daemon_fixture.h"
 #include "process_tree.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -34,13 +35,7 @@ class LauncherTest : public ::testing::Test {
   }
 
   // How many launches the daemon has handed its launcher so far (its debug log says each).
-  int LaunchesBegun() const {
-    std::ifstream in(log_);
-    int count = 0;
-    for (std::string line; std::getline(in, line);)
-      count += line.find(": launching") != std::string::npos ? 1 : 0;
-    return count;
-  }
+  int LaunchesBegun() const { return static_cast<int>(CountInFile(log_, ": launching")); }
 
   pid_t Launcher() const {
     const auto launchers = ChildrenNamed(daemon_->pid(), "sandboxd-launcher");

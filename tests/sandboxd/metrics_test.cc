@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon_fixture.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -73,14 +74,14 @@ class MetricsTest : public ::testing::Test {
     ASSERT_NE(daemon_, nullptr);
     // The port the kernel chose is in the log line that announces the endpoint.
     const std::regex announced(R"(metrics on (http://[0-9.]+:[0-9]+/metrics))");
-    for (int i = 0; i < 1000 && url_.empty(); ++i) {
-      std::ifstream in(log_);
-      for (std::string line; std::getline(in, line);) {
-        std::smatch match;
-        if (std::regex_search(line, match, announced)) url_ = match[1];
-      }
-      if (url_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    WaitUntil(
+        [&] {
+          std::smatch match;
+          const std::string log = ReadWholeFile(log_);
+          if (std::regex_search(log, match, announced)) url_ = match[1];
+          return !url_.empty();
+        },
+        std::chrono::seconds(10));
     ASSERT_FALSE(url_.empty()) << "the daemon did not announce its metrics endpoint";
   }
   void TearDown() override { std::filesystem::remove(log_); }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "sandboxd/client.h"
+#include "test_paths.h"
 
 namespace {
 
@@ -85,17 +86,28 @@ std::unique_ptr<Daemon> StartDaemon(const std::string& images_dir, const std::st
   d->socket = d->dir + "/s.sock";
   std::ofstream(d->dir + "/conf") << "{}\n";
   const std::vector<std::string> args = {
-      SANDBOXD_BINARY,     "--foreground",
-      "--config",          d->dir + "/conf",
-      "--socket",          d->socket,
-      "--images-dir",      images_dir,
-      "--runtime-dir",     SANDBOXD_RUNTIME_SOURCE,
-      "--log-level",       "warn",
-      "--cgroup-v1-group", "zygote-bench-" + name + "-" + std::to_string(::getpid()),
-      "--uid-base",        std::to_string(1'700'000'000U + ((::getpid() % 1024) * 4 + slot) * 128),
-      "--warm-sandboxes",  std::to_string(warm),
-      "--max-sandboxes",   "40",
-      "--max-queue",       "256"};
+      ::sandboxd::test_paths::kSandboxdBinary,
+      "--foreground",
+      "--config",
+      d->dir + "/conf",
+      "--socket",
+      d->socket,
+      "--images-dir",
+      images_dir,
+      "--runtime-dir",
+      ::sandboxd::test_paths::kRuntimeSource,
+      "--log-level",
+      "warn",
+      "--cgroup-v1-group",
+      "zygote-bench-" + name + "-" + std::to_string(::getpid()),
+      "--uid-base",
+      std::to_string(1'700'000'000U + ((::getpid() % 1024) * 4 + slot) * 128),
+      "--warm-sandboxes",
+      std::to_string(warm),
+      "--max-sandboxes",
+      "40",
+      "--max-queue",
+      "256"};
   d->pid = ::fork();
   if (d->pid == 0) {
     std::vector<char*> argv;

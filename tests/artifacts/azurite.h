@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../sandboxd/leftover_guard.h"
+#include "test_paths.h"
 
 namespace sandboxd::testing {
 
@@ -71,8 +72,10 @@ class Azurite {
   static std::string Find() {
     if (const char* env = std::getenv("SANDBOXD_AZURITE")) return env;
     for (const std::string& candidate :
-         {std::string(SANDBOXD_SOURCE_DIR) + "/build/azurite/node_modules/.bin/azurite-blob",
-          std::string(SANDBOXD_BINARY_DIR) + "/azurite/node_modules/.bin/azurite-blob",
+         {std::string(::sandboxd::test_paths::kSourceDir) +
+              "/build/azurite/node_modules/.bin/azurite-blob",
+          std::string(::sandboxd::test_paths::kBinaryDir) +
+              "/azurite/node_modules/.bin/azurite-blob",
           std::string("/usr/local/bin/azurite-blob"), std::string("/usr/bin/azurite-blob")}) {
       if (::access(candidate.c_str(), X_OK) == 0) return candidate;
     }

@@ -21,6 +21,7 @@
 #include "callout_policy.h"
 #include "fetch.h"
 #include "sandboxd/unique_fd.h"
+#include "test_paths.h"
 #include "unpack_client.h"
 #include "url.h"
 #include "wheel.h"
@@ -35,7 +36,7 @@ class BundleTest : public ::testing::Test {
     char tmpl[] = "/tmp/sandboxd-bundles-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     const std::string command =
-        std::string("/usr/bin/python3 ") + SANDBOXD_MAKE_BUNDLES + " " + dir_;
+        std::string("/usr/bin/python3 ") + ::sandboxd::test_paths::kMakeBundles + " " + dir_;
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
   static void TearDownTestSuite() {
@@ -188,7 +189,7 @@ TEST_F(BundleTest, TheHelperDropsPrivilegesAndRefusesRoot) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
   ArtifactsConfig config;
   config.bundle = limits_;
-  const std::string helper = SANDBOXD_UNPACK_HELPER;
+  const std::string helper = ::sandboxd::test_paths::kUnpackHelper;
   auto ok = RunUnpackHelper(helper, config, dir_ + "/faker_wheels.zip", "faker.zip", WheelTarget{},
                             out_ + "/tree");
   ASSERT_TRUE(ok.ok()) << ok.status().message();

@@ -17,6 +17,7 @@
 
 #include "artifacts_daemon.h"
 #include "azurite.h"
+#include "test_paths.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -54,7 +55,7 @@ class ArtifactsE2E : public ::testing::Test {
     ::chmod(dir_.c_str(), 0755);
     bundles_ = dir_ + "/bundles";
     const std::string make =
-        std::string("/usr/bin/python3 ") + SANDBOXD_MAKE_BUNDLES + " " + bundles_;
+        std::string("/usr/bin/python3 ") + ::sandboxd::test_paths::kMakeBundles + " " + bundles_;
     if (std::system(make.c_str()) != 0) {
       setup_error_ = "make_bundles.py failed";
       return;

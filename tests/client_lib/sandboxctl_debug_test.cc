@@ -17,6 +17,7 @@
 
 #include "../sandboxd/daemon_fixture.h"
 #include "csv.h"
+#include "test_paths.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -162,12 +163,18 @@ class SandboxctlDebugTest : public DaemonTest {
   // sandboxctl run over the input with `extra` flags.
   Process Sandboxctl(const std::string& schema, const std::string& script,
                      std::vector<std::string> extra) {
-    std::vector<std::string> argv = {SANDBOXCTL_BINARY, "run",
-                                     "--socket",        daemon_->socket_path(),
-                                     "--schema",        schema,
-                                     "--script",        (scratch_ / script).string(),
-                                     "--input",         (scratch_ / "input.csv").string(),
-                                     "--params",        kParams};
+    std::vector<std::string> argv = {::sandboxd::test_paths::kSandboxctlBinary,
+                                     "run",
+                                     "--socket",
+                                     daemon_->socket_path(),
+                                     "--schema",
+                                     schema,
+                                     "--script",
+                                     (scratch_ / script).string(),
+                                     "--input",
+                                     (scratch_ / "input.csv").string(),
+                                     "--params",
+                                     kParams};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return Execute(argv, scratch_);
   }
@@ -184,9 +191,9 @@ TEST_F(SandboxctlDebugTest, ReproductionSeesTheSandboxsDfAndKargs) {
 
   // The reproduction folder, run on the host from elsewhere (run.py finds its files itself).
   const fs::path dir = scratch_ / "repro";
-  const Process debug =
-      Sandboxctl("typeof(describe:string)", "describe.py",
-                 {"--debug", dir.string(), "--runtime-dir", SANDBOXD_RUNTIME_SOURCE});
+  const Process debug = Sandboxctl(
+      "typeof(describe:string)", "describe.py",
+      {"--debug", dir.string(), "--runtime-dir", ::sandboxd::test_paths::kRuntimeSource});
   ASSERT_EQ(debug.status, 0) << debug.err;
   EXPECT_TRUE(debug.out.empty()) << debug.out;
   for (const char* name : {"input.sbxt", "input.csv", "kargs.json", "script.py", "schema.json",
@@ -263,8 +270,9 @@ TEST_F(SandboxctlDebugTest, DaemonsDebugScriptReproducesTheSameCall) {
   // What it needs beside it: the input's SBXT bytes and the runner's modules (taken here from a
   // folder --debug DIR wrote).
   const fs::path full = scratch_ / "full";
-  ASSERT_EQ(Sandboxctl("typeof(describe:string)", "describe.py",
-                       {"--debug", full.string(), "--runtime-dir", SANDBOXD_RUNTIME_SOURCE})
+  ASSERT_EQ(Sandboxctl(
+                "typeof(describe:string)", "describe.py",
+                {"--debug", full.string(), "--runtime-dir", ::sandboxd::test_paths::kRuntimeSource})
                 .status,
             0);
   for (const char* name : {"input.sbxt", "sandboxd_runtime", "sandbox_utils"})
@@ -285,10 +293,11 @@ TEST_F(SandboxctlDebugTest, ReproductionFailsAsTheSandboxDoes) {
   ASSERT_EQ(sandboxed.err.rfind("SCHEMA_MISMATCH: ", 0), 0U) << sandboxed.err;
 
   const fs::path dir = scratch_ / "repro";
-  ASSERT_EQ(Sandboxctl("typeof(*)", "rename.py",
-                       {"--debug", dir.string(), "--runtime-dir", SANDBOXD_RUNTIME_SOURCE})
-                .status,
-            0);
+  ASSERT_EQ(
+      Sandboxctl("typeof(*)", "rename.py",
+                 {"--debug", dir.string(), "--runtime-dir", ::sandboxd::test_paths::kRuntimeSource})
+          .status,
+      0);
   const Process reproduced = Execute({kHostPython, (dir / "run.py").string()}, scratch_);
   EXPECT_EQ(reproduced.status, 1);
   const std::string first_line = sandboxed.err.substr(0, sandboxed.err.find('\n') + 1);
@@ -311,10 +320,10 @@ TEST_F(SandboxctlDebugTest, LargeInputComesBackWhole) {
            "'index': [str(type(df.index).__name__)]})\n");
   const fs::path dir = scratch_ / "large";
   const Process debug =
-      Execute({SANDBOXCTL_BINARY, "run", "--socket", daemon_->socket_path(), "--schema",
-               "typeof(n:long, s:long, index:string)", "--script", (scratch_ / "sum.py").string(),
-               "--range", "x from 1 to 200000 step 1", "--debug", dir.string(), "--runtime-dir",
-               SANDBOXD_RUNTIME_SOURCE},
+      Execute({::sandboxd::test_paths::kSandboxctlBinary, "run", "--socket", daemon_->socket_path(),
+               "--schema", "typeof(n:long, s:long, index:string)", "--script",
+               (scratch_ / "sum.py").string(), "--range", "x from 1 to 200000 step 1", "--debug",
+               dir.string(), "--runtime-dir", ::sandboxd::test_paths::kRuntimeSource},
               scratch_);
   ASSERT_EQ(debug.status, 0) << debug.err;
   EXPECT_GT(fs::file_size(dir / "input.sbxt"), 1'600'000U);

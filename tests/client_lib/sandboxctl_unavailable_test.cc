@@ -17,6 +17,7 @@
 
 #include "sandboxd/framing.h"
 #include "sandboxd/unique_fd.h"
+#include "test_paths.h"
 
 namespace sandboxd {
 namespace {
@@ -40,7 +41,7 @@ class SandboxctlUnavailableTest : public ::testing::Test {
 
   CtlRun Sandboxctl(std::vector<std::string> args) {
     const std::string err_path = dir_ + "/stderr";
-    args.insert(args.begin(), SANDBOXCTL_BINARY);
+    args.insert(args.begin(), ::sandboxd::test_paths::kSandboxctlBinary);
     const pid_t pid = ::fork();
     if (pid == 0) {
       const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);

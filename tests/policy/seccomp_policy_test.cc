@@ -44,6 +44,8 @@
 #include <utility>
 #include <vector>
 
+#include "test_paths.h"
+
 namespace sandboxd {
 namespace {
 
@@ -386,9 +388,10 @@ class ShippedPolicy : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // As the daemon compiles it: for the running kernel.
-    auto policy = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, KernelFeatures::Probe());
-    auto legacy = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, kKernel61);
-    auto modern = SeccompPolicy::LoadFile(SANDBOXD_SOURCE_SECCOMP_POLICY, kKernel63);
+    auto policy = SeccompPolicy::LoadFile(::sandboxd::test_paths::kSeccompPolicySource,
+                                          KernelFeatures::Probe());
+    auto legacy = SeccompPolicy::LoadFile(::sandboxd::test_paths::kSeccompPolicySource, kKernel61);
+    auto modern = SeccompPolicy::LoadFile(::sandboxd::test_paths::kSeccompPolicySource, kKernel63);
     for (const auto* p : {&policy, &legacy, &modern}) {
       if (!p->ok()) {
         load_error_ = new std::string(p->status().ToString());

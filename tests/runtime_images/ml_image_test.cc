@@ -14,6 +14,7 @@
 #include <string>
 
 #include "daemon_fixture.h"
+#include "test_paths.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -163,8 +164,8 @@ TEST_F(MlImageTest, ListImagesCountsPackagesOfBoth) {
 }
 
 TEST_F(MlImageTest, SandboxctlImagesListsBothWithPackageCounts) {
-  const std::string ctl =
-      std::string(SANDBOXCTL_BINARY) + " images --socket " + daemon_->socket_path();
+  const std::string ctl = std::string(::sandboxd::test_paths::kSandboxctlBinary) +
+                          " images --socket " + daemon_->socket_path();
   auto [json_text, json_status] = RunCommand(ctl + " --format json");
   ASSERT_EQ(json_status, 0) << json_text;
   const auto json = nlohmann::json::parse(json_text);

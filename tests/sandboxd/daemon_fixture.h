@@ -24,6 +24,7 @@
 
 #include "leftover_guard.h"
 #include "sandboxd/client.h"
+#include "test_paths.h"
 
 namespace sandboxd::testing {
 
@@ -62,14 +63,14 @@ inline const std::string& RuntimeDirForSandboxes() {
   };
   static Copy copy = [] {
     Copy made;
-    made.runtime = SANDBOXD_RUNTIME_SOURCE;
+    made.runtime = ::sandboxd::test_paths::kRuntimeSource;
     if (SearchableByOthers(made.runtime)) return made;
     char tmpl[] = "/tmp/sandboxd-runtime-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return made;
     made.root = tmpl;
     ::chmod(tmpl, 0755);
     std::error_code ec;
-    std::filesystem::copy(SANDBOXD_RUNTIME_SOURCE, made.root + "/python",
+    std::filesystem::copy(::sandboxd::test_paths::kRuntimeSource, made.root + "/python",
                           std::filesystem::copy_options::recursive, ec);
     if (!ec) made.runtime = made.root + "/python";
     return made;
@@ -115,14 +116,22 @@ class DaemonProcess {
     const std::string group = options.cgroup_group_prefix + std::to_string(::getpid());
     std::ofstream(config) << options.config_json << "\n";
     std::vector<std::string> args = {
-        SANDBOXD_BINARY,     "--foreground",
-        "--config",          config,
-        "--socket",          daemon->socket_,
-        "--images-dir",      ImagesDir(),
-        "--runtime-dir",     RuntimeDirForSandboxes(),
-        "--log-level",       options.log_level,
-        "--cgroup-v1-group", group,
-        "--uid-base",        std::to_string(options.uid_base_start + (::getpid() % 4096) * 64U)};
+        ::sandboxd::test_paths::kSandboxdBinary,
+        "--foreground",
+        "--config",
+        config,
+        "--socket",
+        daemon->socket_,
+        "--images-dir",
+        ImagesDir(),
+        "--runtime-dir",
+        RuntimeDirForSandboxes(),
+        "--log-level",
+        options.log_level,
+        "--cgroup-v1-group",
+        group,
+        "--uid-base",
+        std::to_string(options.uid_base_start + (::getpid() % 4096) * 64U)};
     args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
     const pid_t test_pid = ::getpid();
     daemon->pid_ = ::fork();

@@ -10,6 +10,7 @@
 #include "daemon_fixture.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/framing.h"
+#include "test_paths.h"
 #include "wait_for.h"
 
 namespace sandboxd::testing {
@@ -526,7 +527,7 @@ TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
   if (!DefaultImageBuilt()) GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir();
   const std::string stem = ::testing::TempDir() + "/reload-" + std::to_string(::getpid());
   const std::string policy = stem + ".seccomp";
-  std::filesystem::copy_file(SANDBOXD_SECCOMP_SOURCE, policy,
+  std::filesystem::copy_file(::sandboxd::test_paths::kSeccompPolicySource, policy,
                              std::filesystem::copy_options::overwrite_existing);
   DaemonOptions options;
   options.extra_args = {"--seccomp-policy", policy};
@@ -556,7 +557,7 @@ TEST(PolicyReload, SighupSwapsThePolicyAndKeepsTheOldOneOnErrors) {
   ASSERT_TRUE(run().ok());
 
   // Without getcwd on the allow-list it falls to the default action: the sandbox is stopped.
-  std::ifstream in(SANDBOXD_SECCOMP_SOURCE);
+  std::ifstream in(::sandboxd::test_paths::kSeccompPolicySource);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::string allowed = " getcwd chdir";
   ASSERT_NE(text.find(allowed), std::string::npos);

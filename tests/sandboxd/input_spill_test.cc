@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sandboxd/memfd.h"
+#include "test_paths.h"
 
 namespace sandboxd {
 namespace {
@@ -45,12 +46,12 @@ class InputSpillTest : public ::testing::Test {
   // On disk: the build tree, never /tmp (tmpfs on some hosts).
   void TearDown() override {
     std::error_code ec;
-    std::filesystem::remove_all(TestDir(SPILL_TEST_DISK_DIR, ""), ec);
+    std::filesystem::remove_all(TestDir(::sandboxd::test_paths::kSpillTestDiskDir, ""), ec);
   }
 };
 
 TEST_F(InputSpillTest, TheFileIsOnDiskUnnamedReadOnlyAndTheSameBytes) {
-  const std::string dir = TestDir(SPILL_TEST_DISK_DIR, "spill");
+  const std::string dir = TestDir(::sandboxd::test_paths::kSpillTestDiskDir, "spill");
   InputSpill spill(dir, 1ULL << 30);
   std::vector<std::byte> bytes;
   const std::size_t n = 3 * 1024 * 1024 + 17;
@@ -82,7 +83,7 @@ TEST_F(InputSpillTest, TheFileIsOnDiskUnnamedReadOnlyAndTheSameBytes) {
 }
 
 TEST_F(InputSpillTest, TheBudgetRefusesWhatDoesNotFitAndGetsItBack) {
-  InputSpill spill(TestDir(SPILL_TEST_DISK_DIR, "budget"), 1000);
+  InputSpill spill(TestDir(::sandboxd::test_paths::kSpillTestDiskDir, "budget"), 1000);
   std::vector<std::byte> bytes;
   Status refused;
 

@@ -22,6 +22,7 @@
 
 #include "daemon_fixture.h"
 #include "suite.h"
+#include "test_paths.h"
 
 namespace sandboxd::security {
 namespace {
@@ -100,12 +101,13 @@ class SuiteEnvironment : public ::testing::Environment {
                           "; run runtime_images/build-image python3.11";
       return;
     }
-    std::ifstream lib(SECURITY_PROBES_DIR "/probelib.py");
+    std::ifstream lib(std::string(::sandboxd::test_paths::kSecurityProbesDir) + "/probelib.py");
     std::stringstream text;
     text << lib.rdbuf();
     suite.probelib = text.str();
     if (suite.probelib.empty()) {
-      suite.setup_error = "cannot read " SECURITY_PROBES_DIR "/probelib.py";
+      suite.setup_error =
+          std::string("cannot read ") + ::sandboxd::test_paths::kSecurityProbesDir + "/probelib.py";
       return;
     }
     std::string tmpl = "/tmp/sandboxd-sec-work-XXXXXX";
@@ -142,11 +144,13 @@ class SuiteEnvironment : public ::testing::Environment {
     kargs["abstract_name"] = abstract_name_;
     kargs["images_dir"] =
         std::filesystem::weakly_canonical(sandboxd::testing::ImagesDir()).string();
-    kargs["runtime_dir"] = std::filesystem::weakly_canonical(SANDBOXD_RUNTIME_SOURCE).string();
-    kargs["source_dir"] = std::filesystem::weakly_canonical(SANDBOXD_SOURCE_DIR).string();
+    kargs["runtime_dir"] =
+        std::filesystem::weakly_canonical(::sandboxd::test_paths::kRuntimeSource).string();
+    kargs["source_dir"] =
+        std::filesystem::weakly_canonical(::sandboxd::test_paths::kSourceDir).string();
     kargs["host_shadow"] = {static_cast<std::uint64_t>(shadow.st_dev),
                             static_cast<std::uint64_t>(shadow.st_ino)};
-    kargs["errno_rules"] = ErrnoRules(SANDBOXD_SECCOMP_POLICY_SOURCE);
+    kargs["errno_rules"] = ErrnoRules(::sandboxd::test_paths::kSeccompPolicySource);
     suite.kargs_json = kargs.dump();
   }
 

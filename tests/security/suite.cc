@@ -27,6 +27,7 @@
 
 #include "daemon_fixture.h"
 #include "sandboxd/table.h"
+#include "test_paths.h"
 
 namespace sandboxd::security {
 namespace fs = std::filesystem;
@@ -143,15 +144,24 @@ std::unique_ptr<TestDaemon> TestDaemon::Start(const std::string& name, unsigned 
   daemon->uid_base_ =
       1'750'000'000U + ((static_cast<unsigned>(::getpid()) % 2048U) * 4U + uid_slot) * 64U;
   daemon->group_ = "sandboxd-sec-" + std::to_string(::getpid()) + "-" + name;
-  std::vector<std::string> args = {SANDBOXD_BINARY,     "--foreground",
-                                   "--config",          daemon->config_,
-                                   "--socket",          daemon->socket_,
-                                   "--images-dir",      sandboxd::testing::ImagesDir(),
-                                   "--runtime-dir",     SANDBOXD_RUNTIME_SOURCE,
-                                   "--seccomp-policy",  SANDBOXD_SECCOMP_POLICY_SOURCE,
-                                   "--log-level",       "warn",
-                                   "--cgroup-v1-group", daemon->group_,
-                                   "--uid-base",        std::to_string(daemon->uid_base_)};
+  std::vector<std::string> args = {::sandboxd::test_paths::kSandboxdBinary,
+                                   "--foreground",
+                                   "--config",
+                                   daemon->config_,
+                                   "--socket",
+                                   daemon->socket_,
+                                   "--images-dir",
+                                   sandboxd::testing::ImagesDir(),
+                                   "--runtime-dir",
+                                   ::sandboxd::test_paths::kRuntimeSource,
+                                   "--seccomp-policy",
+                                   ::sandboxd::test_paths::kSeccompPolicySource,
+                                   "--log-level",
+                                   "warn",
+                                   "--cgroup-v1-group",
+                                   daemon->group_,
+                                   "--uid-base",
+                                   std::to_string(daemon->uid_base_)};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   const std::string log = daemon->dir_ + "/daemon.log";
   const pid_t test_pid = ::getpid();

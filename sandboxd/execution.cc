@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <thread>
 
 #include "cgroups.h"
@@ -42,6 +44,20 @@ unsigned VisibleCpus(std::uint32_t cpu_percent) {
   const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
   if (cpu_percent == 0) return host;
   return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
+}
+
+// Reads what a pipe holds now, without waiting, into a buffer of the caller's (the reactor may be
+// reading the same pipe into the stream's own buffer), handing each chunk to `take`, until the
+// pipe is empty, at EOF (left for the pipe's asynchronous reader to see), or `take` says stop.
+template <std::size_t N, typename Take>
+void ReadWhatIsThere(int fd, std::array<std::byte, N>& buffer, Take take) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    if (!take(std::span<const std::byte>(buffer.data(), static_cast<std::size_t>(n)))) return;
+  }
 }
 
 }  // namespace
@@ -473,17 +489,12 @@ void Execution::ReadStatus() {
 
 void Execution::DrainStatus() {
   if (status_.ended() || !status_pipe_) return;
-  const int fd = status_pipe_->native_handle();
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  // A buffer of its own: ReadStatus's read may be under way in the reactor into status_buffer_.
-  // The report is one write, so it is read whole by one or the other.
+  // The report is one write, so it is read whole by this read or by ReadStatus's.
   std::array<std::byte, sizeof(InitReport) + 1> buffer{};
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // EOF is left for ReadStatus to see
-    status_.Feed(std::span(buffer.data(), static_cast<std::size_t>(n)));
-  }
+  ReadWhatIsThere(status_pipe_->native_handle(), buffer, [this](std::span<const std::byte> bytes) {
+    status_.Feed(bytes);
+    return true;
+  });
 }
 
 void Execution::OnStreamData(Stream& stream, std::string_view chunk) {
@@ -517,17 +528,14 @@ void Execution::MaybeAnswerAtDone() {
   // What stdout and stderr hold now is the whole of what the runner flushed before "done".
   for (auto& stream : streams_) {
     if (stream->kind == proto::LogRecord::LOGGING || stream->eof) continue;
-    const int fd = stream->pipe->native_handle();
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    // Not into stream->buffer: ReadStream's read may be under way in the reactor into it.
-    std::array<char, 16 * 1024> buffer{};
-    for (;;) {
-      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      OnStreamData(*stream, std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-      if (kill_reason_) return;  // over the log cap: answered after the exit, as an error
-    }
+    std::array<std::byte, 16 * 1024> buffer{};
+    ReadWhatIsThere(
+        stream->pipe->native_handle(), buffer, [this, &stream](std::span<const std::byte> bytes) {
+          OnStreamData(*stream,
+                       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+          return !kill_reason_;
+        });
+    if (kill_reason_) return;  // over the log cap: answered after the exit, as an error
   }
   proto::Stats stats = CollectStats();
   const FinalEvent& final = events_.final_event();

@@ -194,6 +194,7 @@ void DownloadCache::EvictLocked() {
     spdlog::debug("artifact cache: evicting {} ({} bytes)", oldest->second.url_base,
                   oldest->second.hit.bytes);
     DropLocked(std::string(oldest->first));
+    ++evictions_;
   }
 }
 
@@ -219,6 +220,11 @@ std::uint64_t DownloadCache::bytes() const {
 std::size_t DownloadCache::size() const {
   std::lock_guard lock(mu_);
   return entries_.size();
+}
+
+std::uint64_t DownloadCache::evictions() const {
+  std::lock_guard lock(mu_);
+  return evictions_;
 }
 
 // --- unpacked bundles -----------------------------------------------------------------------
@@ -360,7 +366,18 @@ void UnpackedCache::EvictLocked() {
     bytes_ -= oldest->second.bytes;
     entries_.erase(oldest);
     Discard(key);
+    ++evictions_;
   }
+}
+
+std::uint64_t UnpackedCache::bytes() {
+  std::lock_guard lock(mu_);
+  return bytes_;
+}
+
+std::uint64_t UnpackedCache::evictions() {
+  std::lock_guard lock(mu_);
+  return evictions_;
 }
 
 void UnpackedCache::Discard(const std::string& key) {

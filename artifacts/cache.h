@@ -41,6 +41,8 @@ class DownloadCache {
   std::vector<std::string> Remove(const std::function<bool(const std::string&)>& match);
   std::uint64_t bytes() const;
   std::size_t size() const;
+  // Entries removed to stay within the capacity, since the daemon started (metrics).
+  std::uint64_t evictions() const;
 
  private:
   struct Entry {
@@ -58,6 +60,7 @@ class DownloadCache {
   std::map<std::string, Entry> entries_;  // key: sha256(url_base)
   std::uint64_t bytes_ = 0;
   std::uint64_t tick_ = 0;
+  std::uint64_t evictions_ = 0;
 };
 
 class UnpackedCache {
@@ -80,6 +83,9 @@ class UnpackedCache {
                        const BundleManifest& manifest);
   // Removes entries whose key starts with one of `prefixes` (all when empty and `all`).
   std::size_t Remove(const std::vector<std::string>& prefixes, bool all);
+  std::uint64_t bytes();
+  // Entries removed to stay within the capacity, since the daemon started (metrics).
+  std::uint64_t evictions();
 
  private:
   struct Entry {
@@ -98,6 +104,7 @@ class UnpackedCache {
   std::map<std::string, Entry> entries_;
   std::uint64_t bytes_ = 0;
   std::uint64_t tick_ = 0;
+  std::uint64_t evictions_ = 0;
 };
 
 // sha256 of a string, hex.

@@ -321,6 +321,7 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
     }
     std::string sha256;
     std::uint64_t bytes = 0;
+    ++(fetched->not_modified ? download_hits_ : download_misses_);
     if (fetched->not_modified) {
       if (!hit) return Status(ErrorCode::kInternal, "a 304 without a cached copy");
       if (::rename(staged.c_str(), dest.c_str()) != 0)
@@ -375,6 +376,7 @@ Status ArtifactService::Unpack(const PlannedArtifact& artifact, const std::strin
                                const std::string& site, BundleManifest& manifest) {
   const std::string key = sha256 + "-" + target.Key();
   auto tree = unpacked_.Acquire(key);
+  ++(tree ? bundle_hits_ : bundle_misses_);
   if (!tree) {
     auto staging = unpacked_.NewStaging();
     if (!staging.ok()) return staging.status();
@@ -400,6 +402,15 @@ Status ArtifactService::Unpack(const PlannedArtifact& artifact, const std::strin
                              : Status(ErrorCode::kInternal, "cannot open an unpacked bundle");
   unpacked_.Release(key);
   return linked;
+}
+
+ArtifactService::CacheStats ArtifactService::cache_stats() {
+  CacheStats stats;
+  stats.downloads = {download_hits_.load(), download_misses_.load(), downloads_.evictions(),
+                     downloads_.bytes()};
+  stats.bundles = {bundle_hits_.load(), bundle_misses_.load(), unpacked_.evictions(),
+                   unpacked_.bytes()};
+  return stats;
 }
 
 std::uint64_t ArtifactService::ClearCache(const std::vector<std::string>& urls) {

@@ -89,6 +89,21 @@ class ArtifactService {
   // Returns how many downloads were forgotten.
   std::uint64_t ClearCache(const std::vector<std::string>& urls);
 
+  // What the caches did since the daemon started, for the metrics endpoint. A download is a hit
+  // when the server answered 304 to its cached ETag, a miss when it sent the body; a bundle is a
+  // hit when its unpacked tree was cached.
+  struct CacheCounts {
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+    std::uint64_t evictions = 0;
+    std::uint64_t bytes = 0;
+  };
+  struct CacheStats {
+    CacheCounts downloads;
+    CacheCounts bundles;
+  };
+  CacheStats cache_stats();
+
   CalloutPolicy& policy() { return policy_; }
   const ArtifactsConfig& config() const { return config_; }
 
@@ -102,6 +117,10 @@ class ArtifactService {
   CalloutPolicy policy_;
   DownloadCache downloads_;
   UnpackedCache unpacked_;
+  std::atomic<std::uint64_t> download_hits_ = 0;
+  std::atomic<std::uint64_t> download_misses_ = 0;
+  std::atomic<std::uint64_t> bundle_hits_ = 0;
+  std::atomic<std::uint64_t> bundle_misses_ = 0;
   std::string helper_;
 
   std::mutex mu_;

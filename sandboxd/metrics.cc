@@ -105,6 +105,25 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   family("sandboxd_launcher_restarts_total", "counter",
          "Launchers replaced after missing launcher_timeout_s or dying.");
   out += fmt::format("sandboxd_launcher_restarts_total {}\n", gauges.launcher_restarts);
+
+  auto per_cache = [&](const char* name, const char* type, const char* help,
+                       std::uint64_t ArtifactCacheSample::*field) {
+    family(name, type, help);
+    for (const auto& [cache, sample] : gauges.artifact_caches)
+      out += fmt::format("{}{{cache=\"{}\"}} {}\n", name, Escaped(cache), sample.*field);
+  };
+  per_cache("sandboxd_artifact_cache_hits_total", "counter",
+            "Artifacts served from the cache: a download the server answered 304 to its ETag, "
+            "or a bundle whose unpacked tree was cached.",
+            &ArtifactCacheSample::hits);
+  per_cache("sandboxd_artifact_cache_misses_total", "counter",
+            "Artifacts not in the cache: downloaded whole, or unpacked afresh.",
+            &ArtifactCacheSample::misses);
+  per_cache("sandboxd_artifact_cache_evictions_total", "counter",
+            "Cache entries removed to stay within the cache's capacity.",
+            &ArtifactCacheSample::evictions);
+  per_cache("sandboxd_artifact_cache_bytes", "gauge", "Bytes the cache holds.",
+            &ArtifactCacheSample::bytes);
   return out;
 }
 

@@ -15,6 +15,14 @@
 
 namespace sandboxd {
 
+// One artifact cache's counts since the daemon started (ArtifactService::cache_stats).
+struct ArtifactCacheSample {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t bytes = 0;
+};
+
 // Read at scrape time.
 struct MetricsGauges {
   unsigned running = 0;        // sandboxes holding a slot (running a request, or warm)
@@ -22,6 +30,9 @@ struct MetricsGauges {
   unsigned max_sandboxes = 0;  // slots
   std::map<std::string, unsigned> ready_by_image;  // warm sandboxes waiting for a request
   unsigned launcher_restarts = 0;
+  // By cache: "downloads" (artifact files, revalidated by ETag) and "bundles" (unpacked trees).
+  // Zero until the first request with artifacts starts the artifact service.
+  std::map<std::string, ArtifactCacheSample> artifact_caches = {{"downloads", {}}, {"bundles", {}}};
 };
 
 class Metrics {

@@ -795,6 +795,15 @@ MetricsGauges Server::SampleGauges() {
   gauges.max_sandboxes = services_.config.max_sandboxes;
   if (pool_) gauges.ready_by_image[pool_->image()] = pool_->ready();
   if (services_.launcher != nullptr) gauges.launcher_restarts = services_.launcher->restarts();
+  std::lock_guard lock(artifacts_mu_);
+  if (artifacts_) {
+    const auto stats = artifacts_->cache_stats();
+    auto sample = [](const ArtifactService::CacheCounts& counts) {
+      return ArtifactCacheSample{counts.hits, counts.misses, counts.evictions, counts.bytes};
+    };
+    gauges.artifact_caches["downloads"] = sample(stats.downloads);
+    gauges.artifact_caches["bundles"] = sample(stats.bundles);
+  }
   return gauges;
 }
 

@@ -17,6 +17,7 @@
 
 #include "artifacts_daemon.h"
 #include "azurite.h"
+#include "metrics_scrape.h"
 #include "test_paths.h"
 
 namespace sandboxd::testing {
@@ -217,6 +218,54 @@ TEST_F(ArtifactsE2E, SeedFakerZipackageExample) {
     const std::string name(t.GetText(1, i));
     EXPECT_NE(name.find(' '), std::string::npos) << name;
   }
+}
+
+// Issue 12: the artifact caches on the metrics endpoint. A daemon of its own (its caches start
+// empty): the first request downloads a file and unpacks a bundle (two misses), the second is
+// served from the caches (the file revalidated with a 304, the bundle's tree reused).
+TEST_F(ArtifactsE2E, TheArtifactCachesCountHitsAndMissesOnTheMetricsEndpoint) {
+  auto metered = ArtifactDaemon::Start(dir_ + "/metered", artifacts_,
+                                       {"--metrics-listen", "127.0.0.1:0"}, true);
+  ASSERT_NE(metered, nullptr);
+  const std::string url = AnnouncedMetricsUrl(metered->log_path());
+  ASSERT_FALSE(url.empty()) << "the daemon did not announce its metrics endpoint";
+  auto scrape = [&url] {
+    long code = 0;
+    std::string text = Get(url, code);
+    EXPECT_EQ(code, 200) << text;
+    return text;
+  };
+  const std::string before = scrape();
+  EXPECT_EQ(Sample(before, R"(sandboxd_artifact_cache_misses_total{cache="downloads"})"), 0)
+      << before;
+
+  const std::map<std::string, std::string> artifacts = {
+      {"notes.txt", Upload("python", "metered.txt", "counted")},
+      {"faker.zip", Upload("python", "metered_faker.zip", Bundle("faker_wheels.zip"))}};
+  const std::string script = R"(if 1:
+    from sandbox_utils import Zipackage
+    Zipackage.install("faker.zip")
+    import faker
+    result = pd.DataFrame({'x': [open('.\\Temp\\notes.txt').read()]})
+)";
+  for (int i = 0; i < 2; ++i) {
+    auto outcome = Run("typeof(x:string)", script, artifacts, Table(), metered.get());
+    ASSERT_TRUE(outcome.ok()) << outcome.error().ToString() << "\n" << metered->Log();
+    EXPECT_EQ(outcome.result().table.view().GetText(0, 0), "counted");
+  }
+
+  const std::string after = scrape();
+  std::string said;
+  EXPECT_TRUE(PromtoolAccepts(after, said)) << said << "\n" << after;
+  EXPECT_EQ(Sample(after, R"(sandboxd_artifact_cache_misses_total{cache="downloads"})"), 2)
+      << after;
+  EXPECT_EQ(Sample(after, R"(sandboxd_artifact_cache_hits_total{cache="downloads"})"), 2) << after;
+  EXPECT_EQ(Sample(after, R"(sandboxd_artifact_cache_misses_total{cache="bundles"})"), 1) << after;
+  EXPECT_EQ(Sample(after, R"(sandboxd_artifact_cache_hits_total{cache="bundles"})"), 1) << after;
+  EXPECT_EQ(Sample(after, R"(sandboxd_artifact_cache_evictions_total{cache="downloads"})"), 0)
+      << after;
+  EXPECT_GT(Sample(after, R"(sandboxd_artifact_cache_bytes{cache="downloads"})"), 0) << after;
+  EXPECT_GT(Sample(after, R"(sandboxd_artifact_cache_bytes{cache="bundles"})"), 0) << after;
 }
 
 // The store holds every tenant's artifacts: no host user lists it or reads a cached file, and a

@@ -1,63 +1,15 @@
 // Issue 12: the daemon's Prometheus endpoint. The exposition passes `promtool check metrics`
 // (Debian's prometheus package), and its counters move as requests run.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
-#include <stdio.h>
 
-#include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <regex>
 #include <string>
-#include <thread>
 
 #include "daemon_fixture.h"
-#include "wait_for.h"
+#include "metrics_scrape.h"
 
 namespace sandboxd::testing {
 namespace {
-
-std::size_t Append(char* data, std::size_t size, std::size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// GET `url`: the body, and the status code in `code`.
-std::string Get(const std::string& url, long& code) {
-  std::string body;
-  CURL* curl = curl_easy_init();
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  code = 0;
-  if (curl_easy_perform(curl) == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_cleanup(curl);
-  return body;
-}
-
-// `promtool check metrics` on `text`: its verdict and what it said.
-bool PromtoolAccepts(const std::string& text, std::string& said) {
-  const std::string path = ::testing::TempDir() + "metrics_" + std::to_string(::getpid());
-  std::ofstream(path) << text;
-  FILE* pipe = ::popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return false;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) said += buffer;
-  const int status = ::pclose(pipe);
-  std::filesystem::remove(path);
-  return status == 0;
-}
-
-// The value of the sample `name` (with its labels, as exposed), or -1.
-double Sample(const std::string& text, const std::string& name) {
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  }
-  return -1;
-}
 
 class MetricsTest : public ::testing::Test {
  protected:
@@ -72,16 +24,7 @@ class MetricsTest : public ::testing::Test {
     options.log_level = "info";
     daemon_ = DaemonProcess::Start(options);
     ASSERT_NE(daemon_, nullptr);
-    // The port the kernel chose is in the log line that announces the endpoint.
-    const std::regex announced(R"(metrics on (http://[0-9.]+:[0-9]+/metrics))");
-    WaitUntil(
-        [&] {
-          std::smatch match;
-          const std::string log = ReadWholeFile(log_);
-          if (std::regex_search(log, match, announced)) url_ = match[1];
-          return !url_.empty();
-        },
-        std::chrono::seconds(10));
+    url_ = AnnouncedMetricsUrl(log_);
     ASSERT_FALSE(url_.empty()) << "the daemon did not announce its metrics endpoint";
   }
   void TearDown() override { std::filesystem::remove(log_); }

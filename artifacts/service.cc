@@ -172,11 +172,17 @@ RequestArtifacts::~RequestArtifacts() {
   if (ec) spdlog::warn("cannot remove {}: {}", root_, ec.message());
 }
 
-ArtifactService::ArtifactService(ArtifactsConfig config, const std::string& state_dir)
+std::string CalloutPolicyPath(const ArtifactsConfig& config) {
+  return config.policy_file.empty() ? std::string(SANDBOXD_DEFAULT_CALLOUT_POLICY)
+                                    : config.policy_file;
+}
+
+ArtifactService::ArtifactService(ArtifactsConfig config, const std::string& state_dir,
+                                 std::shared_ptr<CalloutPolicy> policy)
     : config_(std::move(config)),
       dir_(config_.dir.empty() ? state_dir + "/artifacts" : config_.dir),
-      policy_(config_.policy_file.empty() ? std::string(SANDBOXD_DEFAULT_CALLOUT_POLICY)
-                                          : config_.policy_file),
+      policy_(policy ? std::move(policy)
+                     : std::make_shared<CalloutPolicy>(CalloutPolicyPath(config_))),
       downloads_(dir_ + "/downloads", config_.cache_bytes),
       unpacked_(dir_ + "/unpacked", config_.unpacked_cache_bytes),
       helper_(FindUnpackHelper(config_.unpack_helper)) {}
@@ -212,13 +218,13 @@ Status ArtifactService::Start() {
   const unsigned n = std::max(1U, config_.fetch_threads);
   for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { Worker(); });
   spdlog::info("artifacts: {} ({} cached downloads, {}), policy {}, helper {}", dir_,
-               downloads_.size(), Bytes(downloads_.bytes()), policy_.path(), helper_);
+               downloads_.size(), Bytes(downloads_.bytes()), policy_->path(), helper_);
   return Status::Ok();
 }
 
 Status ArtifactService::CheckPolicy(const std::vector<PlannedArtifact>& artifacts) {
   for (const auto& a : artifacts) {
-    const auto decision = policy_.Check(a.url.base);
+    const auto decision = policy_->Check(a.url.base);
     if (!decision.allowed)
       return {ErrorCode::kArtifactDenied,
               fmt::format("external artifact '{}': {} is not allowed: {}", a.name, a.url.redacted,
@@ -305,7 +311,7 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
                                               std::chrono::seconds(config_.download_timeout_s));
     options.connect_timeout_s = config_.connect_timeout_s;
     options.max_redirects = config_.max_redirects;
-    options.policy = &policy_;
+    options.policy = policy_.get();
     options.cancel = &cancel_;
 
     UniqueFd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));

@@ -59,11 +59,17 @@ class RequestArtifacts {
   std::string root_;
 };
 
+// The callout policy file `config` names: artifacts.policy_file, else the installed default.
+std::string CalloutPolicyPath(const ArtifactsConfig& config);
+
 class ArtifactService {
  public:
   using Done = std::function<void(StatusOr<std::shared_ptr<RequestArtifacts>>)>;
 
-  ArtifactService(ArtifactsConfig config, const std::string& state_dir);
+  // `policy`: the callout policy it checks URLs against, shared with whoever reports it (the
+  // daemon's `policy show`); null: one of its own, read from config.policy_file.
+  ArtifactService(ArtifactsConfig config, const std::string& state_dir,
+                  std::shared_ptr<CalloutPolicy> policy = nullptr);
   ~ArtifactService();
   ArtifactService(const ArtifactService&) = delete;
   ArtifactService& operator=(const ArtifactService&) = delete;
@@ -104,7 +110,7 @@ class ArtifactService {
   };
   CacheStats cache_stats();
 
-  CalloutPolicy& policy() { return policy_; }
+  CalloutPolicy& policy() { return *policy_; }
   const ArtifactsConfig& config() const { return config_; }
 
  private:
@@ -114,7 +120,7 @@ class ArtifactService {
 
   ArtifactsConfig config_;
   std::string dir_;
-  CalloutPolicy policy_;
+  std::shared_ptr<CalloutPolicy> policy_;
   DownloadCache downloads_;
   UnpackedCache unpacked_;
   std::atomic<std::uint64_t> download_hits_ = 0;

@@ -526,6 +526,114 @@ StatusOr<std::uint64_t> Client::ClearCache(const std::vector<std::string>& urls)
   return answer->cache_cleared().entries_removed();
 }
 
+namespace {
+
+NodeLimits FromProto(const pb::LimitsInForce& limits) {
+  NodeLimits out;
+  out.max_sandboxes = limits.max_sandboxes();
+  out.max_queue = limits.max_queue();
+  out.warm_sandboxes = limits.warm_sandboxes();
+  out.memory_bytes = limits.memory_bytes();
+  out.timeout_ms = limits.timeout_ms();
+  out.cpu_percent = limits.cpu_percent();
+  out.max_result_bytes = limits.max_result_bytes();
+  out.max_log_bytes = limits.max_log_bytes();
+  out.max_pids = limits.max_pids();
+  out.tmp_bytes = limits.tmp_bytes();
+  out.work_bytes = limits.work_bytes();
+  out.max_frame_bytes = limits.max_frame_bytes();
+  out.max_connections = limits.max_connections();
+  out.max_connections_per_uid = limits.max_connections_per_uid();
+  return out;
+}
+
+std::string PhaseName(pb::RequestPhase phase) {
+  switch (phase) {
+    case pb::PHASE_ACCEPTED:
+      return "accepted";
+    case pb::PHASE_SPILLING:
+      return "spilling";
+    case pb::PHASE_FETCHING:
+      return "fetching";
+    case pb::PHASE_QUEUED:
+      return "queued";
+    case pb::PHASE_LAUNCHING:
+      return "launching";
+    case pb::PHASE_RUNNING:
+      return "running";
+    case pb::PHASE_VALIDATING:
+      return "validating";
+    default:
+      return "unknown (" + std::to_string(static_cast<int>(phase)) + ")";
+  }
+}
+
+std::string ZygoteName(pb::ZygoteState state) {
+  switch (state) {
+    case pb::ZYGOTES_OFF:
+      return "off";
+    case pb::ZYGOTE_NOT_STARTED:
+      return "not started";
+    case pb::ZYGOTE_IN_USE:
+      return "in use";
+    case pb::ZYGOTE_BACKING_OFF:
+      return "backing off";
+    default:
+      return "unknown (" + std::to_string(static_cast<int>(state)) + ")";
+  }
+}
+
+}  // namespace
+
+StatusOr<DaemonStatus> Client::GetStatus() {
+  pb::ClientMessage message;
+  message.set_version(pb::PROTOCOL_VERSION_1);
+  message.mutable_status();
+  auto answer = impl_->Call(message, pb::DaemonMessage::kStatus, "status");
+  if (!answer.ok()) return answer.status();
+  const pb::DaemonStatus& in = answer->status();
+  DaemonStatus status;
+  status.version = in.version();
+  status.uptime_ms = in.uptime_ms();
+  status.draining = in.draining();
+  status.default_image = in.default_image();
+  for (const pb::ImageInfo& info : in.images())
+    status.images.push_back({info.name(), info.manifest_sha256(), info.package_count()});
+  for (const pb::ImagePool& pool : in.pools()) {
+    status.pools.push_back({pool.image(), pool.ready(), pool.running(), ZygoteName(pool.zygote()),
+                            pool.zygote_retry_in_ms(), pool.zygote_failure()});
+  }
+  status.sandboxes_in_use = in.sandboxes_in_use();
+  status.queued = in.queued();
+  status.limits = FromProto(in.limits());
+  for (const pb::RequestStatus& request : in.requests()) {
+    status.requests.push_back({request.request_id(), request.image(), PhaseName(request.phase()),
+                               request.age_ms(), request.peak_memory_bytes()});
+  }
+  status.launcher_restarts = in.launcher_restarts();
+  return status;
+}
+
+StatusOr<PolicyReport> Client::GetPolicy() {
+  pb::ClientMessage message;
+  message.set_version(pb::PROTOCOL_VERSION_1);
+  message.mutable_policy();
+  auto answer = impl_->Call(message, pb::DaemonMessage::kPolicy, "policy");
+  if (!answer.ok()) return answer.status();
+  const pb::PolicyReport& in = answer->policy();
+  PolicyReport report;
+  report.limits = FromProto(in.limits());
+  const pb::SeccompInForce& seccomp = in.seccomp();
+  report.seccomp = {seccomp.enabled(),         seccomp.generation(),        seccomp.path(),
+                    seccomp.kernel_features(), seccomp.memfd_noexec_seal(), seccomp.instructions(),
+                    seccomp.program_sha256(),  seccomp.loaded_ms_ago()};
+  report.callout_path = in.callout().path();
+  report.callout_error = in.callout().error();
+  for (const pb::CalloutRuleInForce& rule : in.callout().rules())
+    report.callout_rules.push_back({rule.callout_type(), rule.uri_regex(), rule.can_call()});
+  return report;
+}
+
 std::vector<ExecuteOutcome> ExecutePerNode(std::span<const std::string> socket_paths,
                                            std::span<const Request> requests,
                                            const ClientOptions& options) {

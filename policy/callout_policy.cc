@@ -192,7 +192,8 @@ Status CalloutPolicy::Reload() {
     rules_ = std::make_shared<const CalloutRules>(std::move(*empty));
     loaded_mtime_ns_ = -1;
     loaded_size_ = -1;
-    return {ErrorCode::kInternal, "cannot read " + path_ + "; every artifact URL is denied"};
+    error_ = "cannot read " + path_ + "; every artifact URL is denied";
+    return {ErrorCode::kInternal, error_};
   }
   const std::int64_t mtime =
       static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
@@ -202,10 +203,20 @@ Status CalloutPolicy::Reload() {
   std::ostringstream text;
   text << in.rdbuf();
   auto parsed = CalloutRules::Parse(text.str(), path_);
-  if (!parsed.ok()) return parsed.status();  // the rules in force stay
+  if (!parsed.ok()) {
+    error_ = parsed.status().message();
+    return parsed.status();  // the rules in force stay
+  }
   spdlog::info("callout policy {} loaded: {} rules", path_, parsed->size());
   rules_ = std::make_shared<const CalloutRules>(std::move(*parsed));
+  error_.clear();
   return Status::Ok();
+}
+
+CalloutPolicy::InForce CalloutPolicy::Current() {
+  MaybeReload();
+  std::lock_guard lock(mu_);
+  return {rules_, error_};
 }
 
 void CalloutPolicy::MaybeReload() {

@@ -44,6 +44,7 @@ class CalloutRules {
   // `url_without_query` is "scheme://host[:port]/path".
   CalloutDecision Check(std::string_view url_without_query, std::string_view callout_type) const;
   std::size_t size() const { return rules_.size(); }
+  const std::vector<CalloutRule>& rules() const { return rules_; }
 
  private:
   std::string origin_;
@@ -62,11 +63,20 @@ class CalloutPolicy {
                         std::string_view callout_type = kSandboxArtifacts);
   const std::string& path() const { return path_; }
 
+  // The rules in force now (after the reload a Check would make), and why the file's last change
+  // was not taken, if it was not (those rules stay in force): `sandboxctl policy show`.
+  struct InForce {
+    std::shared_ptr<const CalloutRules> rules;
+    std::string error;
+  };
+  InForce Current();
+
  private:
   void MaybeReload();
   std::string path_;
   std::mutex mu_;
   std::shared_ptr<const CalloutRules> rules_;
+  std::string error_;  // of the last Reload; empty when it took the file
   std::chrono::steady_clock::time_point last_check_{};
   std::int64_t loaded_mtime_ns_ = -1;
   std::int64_t loaded_size_ = -1;

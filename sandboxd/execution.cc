@@ -329,7 +329,9 @@ void Execution::Assign(PreparedRequest request, AnswerCallback done) {
     self->done_ = std::move(done);
     self->assigned_ = true;
     self->run_start_ = Clock::now();
+    if (self->request_.active) self->request_.active->set_sandbox(self->sandbox_id_);
     if (self->launching_) {
+      self->request_.SetPhase(RequestPhase::kLaunching);
       self->assign_waiting_ = true;  // LaunchDone starts it
       // A launch that runs past the request's deadline (a zygote still importing, a launcher
       // busy with others) ends the request then; LaunchDone kills what it brings.
@@ -362,6 +364,7 @@ void Execution::StartAssigned() {
     Kill(s.code(), s.message());
     return;
   }
+  request_.SetPhase(RequestPhase::kRunning);
   deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
   deadline_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->exited_) return;
@@ -588,6 +591,7 @@ void Execution::MaybeFinish() {
 
 void Execution::CheckResultThenFinish(proto::Stats stats) {
   checking_result_ = true;
+  request_.SetPhase(RequestPhase::kValidating);
   // The request's deadline still holds: the sandbox is gone, but checking what it left is part
   // of the request. The deadline answers at once and tells the worker to stop.
   deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
@@ -664,6 +668,7 @@ void Execution::Finish(Answer answer) {
   // its sandbox is still being reaped, and the deadline that would have ended it has nothing to
   // do (its handler holds this execution alive until it fires).
   request_.in_flight.reset();
+  request_.active.reset();
   deadline_.cancel();
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "active_requests.h"
 #include "config.h"
 #include "images.h"
 #include "launcher.h"
@@ -44,14 +45,29 @@ struct Services {
   // starts. Null: no syscall filter (development only).
   std::shared_ptr<const SeccompPolicy> seccomp() const {
     std::lock_guard lock(*policy_mu);
+    return seccomp_policy.policy;
+  }
+  // The policy in force with its generation (1 at start, one more for each one compiled on
+  // SIGHUP) and when it was put in force: what `sandboxctl policy show` reports.
+  struct SeccompInForce {
+    std::shared_ptr<const SeccompPolicy> policy;
+    unsigned generation = 0;
+    std::chrono::steady_clock::time_point loaded;
+  };
+  SeccompInForce seccomp_in_force() const {
+    std::lock_guard lock(*policy_mu);
     return seccomp_policy;
   }
   void set_seccomp(std::shared_ptr<const SeccompPolicy> policy) {
     std::lock_guard lock(*policy_mu);
-    seccomp_policy = std::move(policy);
+    if (policy) ++seccomp_policy.generation;
+    seccomp_policy.policy = std::move(policy);
+    seccomp_policy.loaded = std::chrono::steady_clock::now();
   }
-  std::shared_ptr<const SeccompPolicy> seccomp_policy;
+  SeccompInForce seccomp_policy;
   std::unique_ptr<std::mutex> policy_mu = std::make_unique<std::mutex>();
+  // The kernel features the policy is compiled for (KernelFeatures::Describe()).
+  std::string seccomp_features;
   ImageRegistry* images = nullptr;
   // Images whose zygote could not start lately: launched without one for a while.
   std::shared_ptr<ZygoteHealth> zygote_health = std::make_shared<ZygoteHealth>();
@@ -73,6 +89,11 @@ struct PreparedRequest {
   // Held from acceptance until the answer is on its way (Server::TrackRequest): the daemon's
   // shutdown waits for every one of them.
   std::shared_ptr<const void> in_flight;
+  // Its line in `sandboxctl status`, held as long as in_flight (null in tests without a Server).
+  std::shared_ptr<ActiveRequests::Entry> active;
+  void SetPhase(RequestPhase phase) const {
+    if (active) active->set_phase(phase);
+  }
 };
 
 // At exit, once the io threads are gone and before the daemon's parts are destroyed: waits for

@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
   services.launcher = launcher->get();
   services.cgroups = cgroups.get();
   services.set_seccomp(seccomp);
+  services.seccomp_features = kernel.Describe();
   services.images = &images;
 
   EventLoop io;

@@ -22,6 +22,7 @@
 #include "request.h"
 #include "sandboxd/framing.h"
 #include "service.h"
+#include "status_report.h"
 #include "text.h"
 
 namespace sandboxd {
@@ -289,6 +290,18 @@ class Session : public std::enable_shared_from_this<Session> {
         return ListImages();
       case proto::ClientMessage::kClearCache:
         return ClearCache(message.clear_cache());
+      case proto::ClientMessage::kStatus: {
+        Answer answer;
+        answer.message.set_version(proto::PROTOCOL_VERSION_1);
+        *answer.message.mutable_status() = BuildDaemonStatus(server_);
+        return Send(std::move(answer));
+      }
+      case proto::ClientMessage::kPolicy: {
+        Answer answer;
+        answer.message.set_version(proto::PROTOCOL_VERSION_1);
+        *answer.message.mutable_policy() = BuildPolicyReport(server_);
+        return Send(std::move(answer));
+      }
       default:
         return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the message has no request in it"));
     }
@@ -331,6 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!prepared.ok())
       return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
     prepared->in_flight = server_.TrackRequest();
+    prepared->active = server_.active_requests().Add(id, prepared->image.name, prepared->received);
     std::vector<PlannedArtifact> artifacts;
     if (!request.external_artifacts().empty()) {
       // The callout policy decides before any connection (and before a debug answer).
@@ -355,6 +369,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // spill_to_disk: the input goes into a file on disk first. The copy runs on the spill
     // service's thread (~1 s for 2 GB), never on this io thread; the daemon's memfd goes with it.
     auto self = shared_from_this();
+    shared->SetPhase(RequestPhase::kSpilling);
     Status spilling = server_.spill().Submit(
         std::move(shared->input_memfd), shared->input_bytes,
         [self, shared, artifacts, id](StatusOr<SpilledInput> spilled) {
@@ -388,6 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto deadline = shared->received + std::chrono::milliseconds(shared->limits.timeout_ms);
     auto self = shared_from_this();
     const std::string rootfs = shared->image.rootfs;
+    shared->SetPhase(RequestPhase::kFetching);
     const bool queued = service->Submit(
         std::move(artifacts), rootfs, deadline,
         [self, shared, id, spill](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
@@ -451,6 +467,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // The client left while this waited in the queue: nothing to run, nobody to answer.
       if (self->IsClosed()) return;
       const std::uint64_t key = self->NextKey();
+      shared->SetPhase(RequestPhase::kLaunching);
       auto execution = std::make_shared<Execution>(self->server_.io(), self->server_.services(),
                                                    shared->image, std::move(slot_lease));
       self->Track(key, execution);
@@ -466,6 +483,7 @@ class Session : public std::enable_shared_from_this<Session> {
       self->Send(
           ErrorAnswer(shared->request_id, ErrorCode::kOverloaded, self->server_.abort_reason()));
     };
+    shared->SetPhase(RequestPhase::kQueued);  // until `start` has a slot (at once, if one is free)
     const auto submitted = server_.admission().Submit(std::move(start), std::move(abort));
     if (submitted.outcome == Admission::Outcome::kRefused)
       return Send(ErrorAnswer(id, ErrorCode::kOverloaded,
@@ -571,11 +589,20 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<PeerLogLimiter> peer_log_;
 };
 
+CalloutPolicy& Server::callout_policy() {
+  std::lock_guard lock(artifacts_mu_);
+  if (!callout_policy_)
+    callout_policy_ =
+        std::make_shared<CalloutPolicy>(CalloutPolicyPath(services_.config.artifacts));
+  return *callout_policy_;
+}
+
 ArtifactService* Server::artifacts(Status& error) {
+  callout_policy();  // the service checks URLs against the policy `policy show` reports
   std::lock_guard lock(artifacts_mu_);
   if (!artifacts_ && artifacts_error_.ok()) {
-    auto service =
-        std::make_unique<ArtifactService>(services_.config.artifacts, services_.config.state_dir);
+    auto service = std::make_unique<ArtifactService>(services_.config.artifacts,
+                                                     services_.config.state_dir, callout_policy_);
     if (Status s = service->Start(); !s.ok()) {
       spdlog::error("external artifacts are unavailable: {}", s.message());
       artifacts_error_ = Status(ErrorCode::kInternal,

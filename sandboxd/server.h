@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "active_requests.h"
 #include "admission.h"
 #include "connection_limits.h"
 #include "execution.h"
@@ -28,6 +29,7 @@ namespace sandboxd {
 
 class Session;
 class ArtifactService;
+class CalloutPolicy;
 
 class Server {
  public:
@@ -81,6 +83,12 @@ class Server {
   ConnectionLimits& connection_limits() { return connection_limits_; }
   // Rate-limits the log lines each peer uid causes; shared with sessions that outlive the Server.
   const std::shared_ptr<PeerLogLimiter>& peer_log() const { return peer_log_; }
+  // Every accepted, unanswered request and its phase (`sandboxctl status`).
+  ActiveRequests& active_requests() { return active_requests_; }
+  // The callout policy the artifact service checks URLs against, read on first use (the first
+  // request with artifacts, or `sandboxctl policy show`).
+  CalloutPolicy& callout_policy();
+  std::chrono::steady_clock::time_point started() const { return started_; }
   ~Server();
 
  private:
@@ -115,7 +123,10 @@ class Server {
   PeerLogLimiter fd_limit_log_;  // a line per period: at the descriptor limit (0), out of it (1)
   ConnectionLimits connection_limits_;
   std::shared_ptr<PeerLogLimiter> peer_log_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  ActiveRequests active_requests_;
   std::mutex artifacts_mu_;
+  std::shared_ptr<CalloutPolicy> callout_policy_;  // under artifacts_mu_
   std::unique_ptr<ArtifactService> artifacts_;
   Status artifacts_error_;
   InputSpill spill_;

@@ -24,11 +24,27 @@ std::chrono::seconds ZygoteHealth::RecordFailure(const std::string& image, const
 void ZygoteHealth::RecordSuccess(const std::string& image) {
   std::lock_guard lock(mu_);
   failing_.erase(image);
+  forked_.insert(image);
 }
 
 void ZygoteHealth::Reset() {
   std::lock_guard lock(mu_);
   failing_.clear();
+  forked_.clear();
+}
+
+ZygoteHealth::View ZygoteHealth::Describe(const std::string& image, Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  View view;
+  if (const auto it = failing_.find(image); it != failing_.end() && now < it->second.retry_at) {
+    view.state = View::State::kBackingOff;
+    view.retry_in =
+        std::chrono::duration_cast<std::chrono::milliseconds>(it->second.retry_at - now);
+    view.cause = it->second.cause;
+  } else if (forked_.contains(image)) {
+    view.state = View::State::kInUse;
+  }
+  return view;
 }
 
 }  // namespace sandboxd

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace sandboxd {
@@ -30,6 +31,14 @@ class ZygoteHealth {
   // Every image tries its zygote again (SIGHUP: an operator may have rebuilt an image).
   void Reset();
 
+  // What `sandboxctl status` says of an image's zygote at `now`.
+  struct View {
+    enum class State { kNotStarted, kInUse, kBackingOff } state = State::kNotStarted;
+    std::chrono::milliseconds retry_in{0};  // kBackingOff
+    std::string cause;                      // kBackingOff
+  };
+  View Describe(const std::string& image, Clock::time_point now) const;
+
  private:
   struct Failing {
     Clock::time_point retry_at;
@@ -38,6 +47,7 @@ class ZygoteHealth {
   };
   mutable std::mutex mu_;
   std::map<std::string, Failing> failing_;
+  std::set<std::string> forked_;  // images with a sandbox forked since the start or Reset
 };
 
 }  // namespace sandboxd

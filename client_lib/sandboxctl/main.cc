@@ -4,6 +4,8 @@
 //                  [--range 'x from 1 to 360 step 1' | --input FILE.csv] ...
 //   sandboxctl images
 //   sandboxctl cache clear [URL...]
+//   sandboxctl status [--json]
+//   sandboxctl policy show [--json]
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +29,7 @@
 #include "sandboxd/schema.h"
 #include "sandboxd/status.h"
 #include "sandboxd/table.h"
+#include "status_output.h"
 
 namespace {
 
@@ -310,12 +313,38 @@ int ClearCache(const std::string& socket, const std::vector<std::string>& urls) 
   return kExitOk;
 }
 
+int ShowStatus(const std::string& socket, bool json) {
+  auto client = sandboxd::Client::Connect(socket);
+  if (!client.ok()) return ReportStatus(client.status(), kExitTransport);
+  auto status = client->GetStatus();
+  if (!status.ok()) return ReportStatus(status.status(), ExitFor(status.status()));
+  if (json) {
+    std::cout << sandboxctl::StatusJson(*status) << '\n';
+  } else {
+    sandboxctl::WriteStatusText(*status, std::cout);
+  }
+  return kExitOk;
+}
+
+int PolicyShow(const std::string& socket, bool json) {
+  auto client = sandboxd::Client::Connect(socket);
+  if (!client.ok()) return ReportStatus(client.status(), kExitTransport);
+  auto report = client->GetPolicy();
+  if (!report.ok()) return ReportStatus(report.status(), ExitFor(report.status()));
+  if (json) {
+    std::cout << sandboxctl::PolicyJson(*report) << '\n';
+  } else {
+    sandboxctl::WritePolicyText(*report, std::cout);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "sandboxctl: run Python UDFs in sandboxd, list its runtime images, clear its "
-      "artifact cache.",
+      "artifact cache, show what it runs and enforces.",
       "sandboxctl"};
   app.require_subcommand(1, 1);
   app.footer(kExitFooter);
@@ -389,6 +418,27 @@ int main(int argc, char** argv) {
   clear->add_option("urls", cache_urls, "Artifact URLs to forget (none = everything)");
   clear->add_option("--socket", cache_socket, "sandboxd socket");
 
+  std::string status_socket = DefaultSocket();
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Show the running daemon: version, images, pools, limits in force and the requests it "
+      "has accepted and not yet answered (id, image, phase, age, peak memory).");
+  status->add_option("--socket", status_socket, "sandboxd socket");
+  status->add_flag("--json", status_json, "Print JSON instead of text");
+
+  std::string policy_socket = DefaultSocket();
+  bool policy_json = false;
+  CLI::App* policy = app.add_subcommand("policy", "Show sandboxd's policies.");
+  policy->require_subcommand(1, 1);
+  CLI::App* policy_show = policy->add_subcommand(
+      "show",
+      "Print what the running daemon enforces: its limits, the seccomp policy in force (its "
+      "generation and the kernel features it was compiled for) and the callout rules for "
+      "artifact URLs.");
+  policy_show->add_option("--socket", policy_socket, "sandboxd socket");
+  policy_show->add_flag("--json", policy_json, "Print JSON instead of text");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -406,6 +456,8 @@ int main(int argc, char** argv) {
   }
   if (images->parsed()) return Images(images_socket, images_format);
   if (clear->parsed()) return ClearCache(cache_socket, cache_urls);
+  if (status->parsed()) return ShowStatus(status_socket, status_json);
+  if (policy_show->parsed()) return PolicyShow(policy_socket, policy_json);
   std::cerr << app.help();
   return kExitUsage;
 }

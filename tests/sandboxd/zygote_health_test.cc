@@ -41,3 +41,26 @@ TEST(ZygoteHealth, TheBackoffDoublesUpToItsCapAndASuccessClearsIt) {
 
 }  // namespace
 }  // namespace sandboxd
+
+namespace sandboxd {
+namespace {
+
+// What `sandboxctl status` says of an image's zygote.
+TEST(ZygoteHealth, DescribeSaysNotStartedInUseOrBackingOff) {
+  ZygoteHealth health;
+  const Clock::time_point t0{};
+  using State = ZygoteHealth::View::State;
+  EXPECT_EQ(health.Describe("img", t0).state, State::kNotStarted);
+  health.RecordSuccess("img");
+  EXPECT_EQ(health.Describe("img", t0).state, State::kInUse);
+  health.RecordFailure("img", "cannot load", t0);
+  const auto failing = health.Describe("img", t0 + std::chrono::seconds(10));
+  EXPECT_EQ(failing.state, State::kBackingOff);
+  EXPECT_EQ(failing.retry_in, ZygoteHealth::kFirstBackoff - std::chrono::seconds(10));
+  EXPECT_EQ(failing.cause, "cannot load");
+  health.Reset();  // SIGHUP: every zygote starts afresh when next needed
+  EXPECT_EQ(health.Describe("img", t0).state, State::kNotStarted);
+}
+
+}  // namespace
+}  // namespace sandboxd

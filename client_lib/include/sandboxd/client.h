@@ -134,6 +134,86 @@ struct ImageList {
   std::string default_image;
 };
 
+// The node's limits as the daemon enforces them (`sandboxctl status`, `policy show`). Each
+// per-request limit is both the node's default and the most a request may ask for: a request may
+// lower it, never raise it.
+struct NodeLimits {
+  std::uint32_t max_sandboxes = 0;   // sandboxes running at once, warm ones included
+  std::uint32_t max_queue = 0;       // requests waiting for a sandbox before OVERLOADED
+  std::uint32_t warm_sandboxes = 0;  // of the default image, kept ready
+  std::uint64_t memory_bytes = 0;    // per request
+  std::uint64_t timeout_ms = 0;      // per request
+  std::uint32_t cpu_percent = 0;     // per sandbox, throttled; not per request (0: no cap)
+  std::uint64_t max_result_bytes = 0;
+  std::uint64_t max_log_bytes = 0;
+  std::uint64_t max_pids = 0;  // per sandbox (0: no cap)
+  std::uint64_t tmp_bytes = 0;
+  std::uint64_t work_bytes = 0;
+  std::uint32_t max_frame_bytes = 0;
+  std::uint32_t max_connections = 0;
+  std::uint32_t max_connections_per_uid = 0;
+};
+
+// An accepted request the daemon has not answered yet.
+struct RequestInFlight {
+  std::string request_id;
+  std::string image;
+  // accepted, spilling, fetching, queued, launching, running or validating.
+  std::string phase;
+  std::uint64_t age_ms = 0;
+  std::uint64_t peak_memory_bytes = 0;  // its sandbox's cgroup so far; 0: none yet or unknown
+};
+
+// One runtime image's sandboxes.
+struct ImagePool {
+  std::string image;
+  std::uint32_t ready = 0;    // warm sandboxes waiting for a request
+  std::uint32_t running = 0;  // sandboxes serving a request
+  // "off" (--no-zygotes), "not started", "in use" or "backing off" (its start failed).
+  std::string zygote;
+  std::uint64_t zygote_retry_in_ms = 0;  // backing off: when it is tried again
+  std::string zygote_failure;            // backing off: why
+};
+
+struct DaemonStatus {
+  std::string version;
+  std::uint64_t uptime_ms = 0;
+  bool draining = false;  // stopping: takes no new requests
+  std::string default_image;
+  std::vector<ImageInfo> images;
+  std::vector<ImagePool> pools;  // one per image
+  std::uint32_t sandboxes_in_use = 0;
+  std::uint32_t queued = 0;
+  NodeLimits limits;
+  std::vector<RequestInFlight> requests;  // oldest first
+  std::uint32_t launcher_restarts = 0;
+};
+
+struct SeccompPolicyInForce {
+  bool enabled = false;          // false: the daemon runs with --no-seccomp
+  std::uint32_t generation = 0;  // 1 at start, one more per SIGHUP that compiled a new policy
+  std::string path;
+  std::string kernel_features;    // the `when` features it was compiled for ("none")
+  std::string memfd_noexec_seal;  // the setting: auto or off
+  std::uint32_t instructions = 0;
+  std::string program_sha256;
+  std::uint64_t loaded_ms_ago = 0;
+};
+
+struct CalloutRuleInForce {
+  std::string callout_type;
+  std::string uri_regex;
+  bool can_call = false;
+};
+
+struct PolicyReport {
+  NodeLimits limits;
+  SeccompPolicyInForce seccomp;
+  std::string callout_path;
+  std::vector<CalloutRuleInForce> callout_rules;  // in order: the first match decides
+  std::string callout_error;  // why the file's last change was not taken; empty: none
+};
+
 struct ClientOptions {
   // How long to wait for a reply once the request is sent; 0 waits as long as the daemon takes
   // (the daemon enforces the script's own time limit).
@@ -167,6 +247,10 @@ class Client {
   StatusOr<ImageList> ListImages();
   // Drops cached artifacts (all of them when `urls` is empty); returns how many entries went.
   StatusOr<std::uint64_t> ClearCache(const std::vector<std::string>& urls = {});
+  // What the daemon runs now: version, images, pools, limits and the unanswered requests.
+  StatusOr<DaemonStatus> GetStatus();
+  // The limits, seccomp policy and callout rules the daemon enforces now.
+  StatusOr<PolicyReport> GetPolicy();
 
   // Empty for a Client made by FromSocket.
   const std::string& socket_path() const;

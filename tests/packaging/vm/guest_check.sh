@@ -186,7 +186,7 @@ result = df'
 rc=$?
 check "kcmp (outside the policy) in a sandbox: $(head -c 200 "$work/err")" \
   sh -c "[ $rc = 1 ] && grep -q '^POLICY_VIOLATION: .*kcmp' '$work/err'"
-outside=$(perl -e '$r = syscall(319, "probe", 8); print $r == -1 ? "errno ".($!+0) : "fd $r"' 2>&1)
+outside=$(perl -e 'my $name = "probe"; $r = syscall(319, $name, 8); print $r == -1 ? "errno ".($!+0) : "fd $r"' 2>&1)
 run --schema 'typeof(plain:string, noexec_seal:string)' --range 'x from 1 to 1 step 1' --format csv \
   --script-text 'import os, errno
 def attempt(flags):

@@ -16,9 +16,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <set>
 #include <span>
@@ -100,19 +99,38 @@ ssize_t ReceiveMessage(int socket, void* data, std::size_t size, std::vector<Uni
   return got;
 }
 
+// The number after `key` (e.g. "\nPid:") in a /proc text, or nullopt.
+std::optional<long> NumberAfter(const std::string& text, const std::string& key) {
+  const auto at = text.find(key);
+  if (at == std::string::npos) return std::nullopt;
+  const char* start = text.c_str() + at + key.size();
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(start, &end, 10);
+  if (end == start || errno != 0) return std::nullopt;
+  return value;
+}
+
+// The whole of a small /proc file, "" if it cannot be read (a process that is exiting gives
+// ESRCH). Plain read(2): a stream would throw on that error, and the helper must not stop.
 std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text;
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n == 0 ? text : std::string();
+    text.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 // The pid a pidfd refers to (-1: it has exited), or nullopt when `fd` is no pidfd.
 std::optional<pid_t> PidOfPidfd(int fd) {
-  const std::string info = ReadText("/proc/self/fdinfo/" + std::to_string(fd));
-  const auto at = info.find("\nPid:");
-  if (at == std::string::npos) return std::nullopt;
-  long pid = 0;
-  if (std::sscanf(info.c_str() + at + 5, "%ld", &pid) != 1) return std::nullopt;
-  return static_cast<pid_t>(pid);
+  const auto pid = NumberAfter(ReadText("/proc/self/fdinfo/" + std::to_string(fd)), "\nPid:");
+  if (!pid) return std::nullopt;
+  return static_cast<pid_t>(*pid);
 }
 
 void Log(const std::string& line) {
@@ -213,10 +231,18 @@ class Helper {
       return;
     }
     uid_t as = 0;
-    if (!SlotOwnedProcess(ReadText("/proc/" + std::to_string(*pid) + "/status"), bounds_.uid_first,
-                          bounds_.uid_count, &as))
-      return Log("refused to kill pid " + std::to_string(*pid) +
-                 ": it does not descend from a launcher and does not run as a sandbox slot's uid");
+    const std::string status = ReadText("/proc/" + std::to_string(*pid) + "/status");
+    if (status.empty()) return;  // it is exiting, or gone
+    if (!SlotOwnedProcess(status, bounds_.uid_first, bounds_.uid_count, &as)) {
+      const auto uids = status.find("\nUid:");
+      return Log(
+          "refused to kill pid " + std::to_string(*pid) +
+          ": it does not descend from a launcher and does not run as a sandbox slot's uid (" +
+          (uids == std::string::npos
+               ? std::string("no Uid line")
+               : status.substr(uids + 1, status.find('\n', uids + 1) - uids - 1)) +
+          ")");
+    }
     // A sandbox process whose parent is gone (reparented away from its launcher): as the slot's
     // uid, so the kernel's own permission check holds too.
     if (::setresuid(-1, as, -1) != 0) return Log(Errno("become uid " + std::to_string(as)));
@@ -233,12 +259,10 @@ class Helper {
   bool DescendsFromALauncher(pid_t pid) const {
     for (int depth = 0; depth < 64 && pid > 1; ++depth) {
       if (launchers_.contains(pid)) return true;
-      const std::string status = ReadText("/proc/" + std::to_string(pid) + "/status");
-      const auto at = status.find("\nPPid:");
-      long parent = 0;
-      if (at == std::string::npos || std::sscanf(status.c_str() + at + 6, "%ld", &parent) != 1)
-        return false;
-      pid = static_cast<pid_t>(parent);
+      const auto parent =
+          NumberAfter(ReadText("/proc/" + std::to_string(pid) + "/status"), "\nPPid:");
+      if (!parent) return false;
+      pid = static_cast<pid_t>(*parent);
     }
     return false;
   }
@@ -313,12 +337,28 @@ StatusOr<std::unique_ptr<RootHelper>> RootHelper::Start(const Bounds& bounds) {
   return helper;
 }
 
+// Without its helper a daemon that dropped root can neither replace a launcher (its own went
+// with the helper: PR_SET_PDEATHSIG) nor stop a sandbox: it ends at once, with a failure status,
+// so that its service manager starts a whole new one (Restart=on-failure).
+namespace {
+[[noreturn]] void HelperLost(const std::string& why) {
+  spdlog::critical(
+      "the root helper is gone ({}): the daemon cannot launch or stop sandboxes "
+      "without it and exits",
+      why);
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
+}
+}  // namespace
+
 Status RootHelper::Send(std::uint32_t op, int fd) {
   if (!socket_) return Status(ErrorCode::kInternal, "the root helper is gone");
   const int fds[] = {fd};
   if (!SendMessage(socket_.get(), &op, sizeof op,
-                   fd >= 0 ? std::span<const int>(fds) : std::span<const int>()))
+                   fd >= 0 ? std::span<const int>(fds) : std::span<const int>())) {
+    if (errno == EPIPE || errno == ECONNRESET) HelperLost(Errno("write"));
     return Status(ErrorCode::kInternal, Errno("write to the root helper"));
+  }
   return Status::Ok();
 }
 
@@ -328,6 +368,7 @@ StatusOr<RootHelper::Launcher> RootHelper::StartLauncher() {
   StartReply reply{};
   std::vector<UniqueFd> fds;
   const ssize_t got = ReceiveMessage(socket_.get(), &reply, sizeof reply, fds);
+  if (got == 0) HelperLost("it closed its socket");
   if (got != sizeof reply)
     return Status(ErrorCode::kInternal, got == 0 ? std::string("the root helper is gone")
                                                  : Errno("read the root helper's answer"));

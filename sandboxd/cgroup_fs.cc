@@ -20,6 +20,7 @@
 #include <system_error>
 #include <thread>
 
+#include "root_helper.h"
 #include "sandboxd/unique_fd.h"
 
 namespace sandboxd {
@@ -147,7 +148,7 @@ void CgroupFs::KillListed(const std::vector<std::string>& procs_files) const {
     for (const auto& procs : procs_files) {
       for (pid_t pid : ReadProcs(procs)) {
         if (pid == ::getpid()) continue;  // a test, or a misconfigured root, may list us
-        ::kill(pid, SIGKILL);
+        KillByPid(pid);  // as root, or through the root helper once the daemon dropped it
         any = true;
       }
     }

@@ -42,7 +42,11 @@ class CgroupManager {
   virtual void Remove(const std::string& sandbox_id) = 0;
   // Removes sandbox cgroups a crashed daemon left behind; returns how many.
   virtual int RemoveStale() = 0;
-  virtual std::string Describe() const = 0;  // "cgroup v2 at /sys/fs/cgroup/..." for the log
+  virtual std::string Describe() const = 0;
+  // The folders the sandboxes' cgroups are made in (one per hierarchy): what the daemon writes
+  // after it dropped root (privilege_drop.h), so they are given to its user.
+  virtual std::vector<std::string> SandboxParents()
+      const = 0;  // "cgroup v2 at /sys/fs/cgroup/..." for the log
 };
 
 // The factories take the filesystem they work on (cgroup_fs.h): the kernel's, or in tests a plain

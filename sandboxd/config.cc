@@ -103,7 +103,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "max_connections_per_uid",
                                          "drain_timeout_s",
                                          "launcher_timeout_s",
-                                         "metrics_listen"};
+                                         "metrics_listen",
+                                         "user"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -134,6 +135,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "drain_timeout_s", config.drain_timeout_s);
     Read(doc, "launcher_timeout_s", config.launcher_timeout_s);
     Read(doc, "metrics_listen", config.metrics_listen);
+    Read(doc, "user", config.user);
     Read(doc, "zygotes", config.zygotes);
     Read(doc, "zygote_module_dir", config.zygote_module_dir);
     if (doc.contains("max_spill_mb"))

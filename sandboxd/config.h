@@ -79,6 +79,9 @@ struct NodeConfig {
   std::uint64_t launcher_timeout_s = 180;
   // "host:port" of the Prometheus endpoint (GET /metrics); empty: none.
   std::string metrics_listen;
+  // The user the daemon drops to once it holds what needs root (privilege_drop.h); a root
+  // helper and the launcher keep root. Empty: the daemon stays root (a warning says so).
+  std::string user;
   // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
   // interpreter (artifacts included: their folders go to the child as detached mount trees).
   // `zygote_module_dir` holds the zygote's extension (empty: the one built with this binary).

@@ -21,6 +21,7 @@
 #include "cgroups.h"
 #include "launcher.h"
 #include "result_check.h"
+#include "root_helper.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/json_limits.h"
 #include "sandboxd/memfd.h"
@@ -112,7 +113,7 @@ asio::thread_pool& CleanupThread() {
 }  // namespace
 
 Execution::~Execution() {
-  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (pidfd_) KillByPidfd(pidfd_.get());
   if (services_.cgroups != nullptr) {
     asio::post(CleanupThread(),
                [cgroups = services_.cgroups, id = sandbox_id_] { cgroups->Remove(id); });
@@ -458,7 +459,7 @@ void Execution::Kill(ErrorCode reason, std::string message) {
     kill_message_ = std::move(message);
   }
   // Killing init tears down the whole pid namespace; the cgroup catches anything else.
-  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (pidfd_) KillByPidfd(pidfd_.get());
   if (services_.cgroups != nullptr) services_.cgroups->Kill(sandbox_id_);
 }
 
@@ -547,7 +548,7 @@ void Execution::MaybeAnswerAtDone() {
   DrainStatus();  // init may have reported already; if not, the answer does not wait for it
   auto answer = Judge(stats);
   // The request is over: whatever the script left running stops with its pid namespace.
-  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (pidfd_) KillByPidfd(pidfd_.get());
   if (answer) return Finish(std::move(*answer));
   CheckResultThenFinish(std::move(stats));
 }

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <vector>
 
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/quote.h"
@@ -20,6 +22,7 @@ constexpr std::size_t kMaxArgBytes = 64 * 1024;
 constexpr int kMaxCgroupFiles = 8;
 constexpr std::size_t kMaxSeccompInstructions = 4096;  // BPF_MAXINSNS
 constexpr std::size_t kSockFilterBytes = 8;
+constexpr std::uint32_t kMaxCpuCount = 8192;  // the kernel's NR_CPUS at most
 
 Status Refuse(std::string_view field, const std::string& why) {
   return {ErrorCode::kInternal,
@@ -124,9 +127,14 @@ Status CheckFolders(const internal::LaunchBounds& bounds, const internal::Launch
   return Status::Ok();
 }
 
-Status CheckCgroupFiles(const internal::LaunchRequest& request) {
-  if (request.cgroup_procs_size() > kMaxCgroupFiles)
-    return Refuse("cgroup_procs", "names more than " + std::to_string(kMaxCgroupFiles) + " files");
+// <one of bounds.cgroup_dirs>/<sandbox>/cgroup.procs, each hierarchy's at most once.
+Status CheckCgroupFiles(const internal::LaunchBounds& bounds,
+                        const internal::LaunchRequest& request) {
+  if (request.cgroup_procs_size() > bounds.cgroup_dirs_size())
+    return Refuse("cgroup_procs", "names " + std::to_string(request.cgroup_procs_size()) +
+                                      " files for " + std::to_string(bounds.cgroup_dirs_size()) +
+                                      " cgroup hierarchies");
+  std::vector<bool> used(static_cast<std::size_t>(bounds.cgroup_dirs_size()), false);
   for (const std::string& procs : request.cgroup_procs()) {
     constexpr std::string_view kName = "/cgroup.procs";
     if (!Normalized(procs) || procs.size() <= kName.size() ||
@@ -134,6 +142,18 @@ Status CheckCgroupFiles(const internal::LaunchRequest& request) {
       return Refuse("cgroup_procs", QuoteForMessage(procs) +
                                         " is not a normalized path to a "
                                         "cgroup.procs file");
+    // Its folder: one component below one of the daemon's cgroup folders.
+    const std::string dir = procs.substr(0, procs.size() - kName.size());
+    const auto slash = dir.rfind('/');
+    int match = -1;
+    for (int i = 0; i < bounds.cgroup_dirs_size(); ++i) {
+      if (slash == bounds.cgroup_dirs(i).size() && Beneath(dir, bounds.cgroup_dirs(i))) match = i;
+    }
+    if (match < 0 || used[static_cast<std::size_t>(match)])
+      return Refuse("cgroup_procs", QuoteForMessage(procs) +
+                                        " is not in a sandbox cgroup of the daemon's own" +
+                                        (match >= 0 ? " (its hierarchy is named twice)" : ""));
+    used[static_cast<std::size_t>(match)] = true;
   }
   return Status::Ok();
 }
@@ -170,6 +190,23 @@ Status CheckProcess(const internal::LaunchBounds& bounds, const internal::Launch
   for (const auto& [field, value] : sizes) {
     if (value == 0) return Refuse(field, "is 0 (every limit must be set)");
   }
+  // Never above the node's limits (0: the node has none).
+  const std::tuple<std::string_view, std::uint64_t, std::uint64_t> bounded[] = {
+      {"tmp_bytes", request.tmp_bytes(), bounds.max_tmp_bytes()},
+      {"work_bytes", request.work_bytes(), bounds.max_work_bytes()},
+      {"max_file_bytes", request.max_file_bytes(), bounds.max_work_bytes()},
+      {"shm_bytes", request.shm_bytes(), bounds.max_shm_bytes()},
+      {"max_inodes", request.max_inodes(), bounds.max_inodes()},
+      {"max_open_files", request.max_open_files(), bounds.max_open_files()},
+      {"memory_bytes", request.memory_bytes(), bounds.max_memory_bytes()}};
+  for (const auto& [field, value, bound] : bounded) {
+    if (bound != 0 && value > bound)
+      return Refuse(
+          field, std::to_string(value) + " is above the node's limit of " + std::to_string(bound));
+  }
+  if (request.cpu_count() > kMaxCpuCount)
+    return Refuse("cpu_count", std::to_string(request.cpu_count()) + " is above " +
+                                   std::to_string(kMaxCpuCount));
   return Status::Ok();
 }
 
@@ -179,8 +216,12 @@ Status CheckLaunchBounds(const internal::LaunchBounds& bounds) {
   if (bounds.uid_first() == 0 || bounds.uid_count() == 0 ||
       std::uint64_t{bounds.uid_first()} + bounds.uid_count() > std::uint64_t{UINT32_MAX})
     return {ErrorCode::kInternal, "the slots' host ids must be a range that does not hold 0"};
-  for (const std::string* dir : {&bounds.images_dir(), &bounds.runtime_dir(),
-                                 &bounds.zygote_module_dir(), &bounds.artifacts_dir()}) {
+  std::vector<const std::string*> dirs = {&bounds.images_dir(), &bounds.runtime_dir(),
+                                          &bounds.zygote_module_dir(), &bounds.artifacts_dir()};
+  if (bounds.cgroup_dirs_size() > kMaxCgroupFiles)
+    return {ErrorCode::kInternal, "the launcher's cgroup folders are too many"};
+  for (const std::string& dir : bounds.cgroup_dirs()) dirs.push_back(&dir);
+  for (const std::string* dir : dirs) {
     if (!Normalized(*dir) || *dir == "/")
       return {ErrorCode::kInternal,
               "the launcher's folders must be absolute, normalized and not '/': " +
@@ -193,7 +234,7 @@ Status CheckLaunchRequest(const internal::LaunchBounds& bounds,
                           const internal::LaunchRequest& request) {
   if (Status s = CheckIds(bounds, request); !s.ok()) return s;
   if (Status s = CheckFolders(bounds, request); !s.ok()) return s;
-  if (Status s = CheckCgroupFiles(request); !s.ok()) return s;
+  if (Status s = CheckCgroupFiles(bounds, request); !s.ok()) return s;
   return CheckProcess(bounds, request);
 }
 

@@ -13,8 +13,9 @@ namespace sandboxd {
 // Ok, or kInternal naming the first field that is out of bounds and why. Paths must be
 // absolute and normalized (no "." or ".." components, no "//") and lie under their root; the
 // request folders, which the daemon writes itself, must also resolve (symlinks followed) under
-// the root's own resolution; cgroup.procs files must be named so (and the launcher checks, when
-// it writes one, that it is on a cgroup filesystem).
+// the root's own resolution; cgroup.procs files must be those of a sandbox cgroup in one of the
+// daemon's cgroup folders, one per hierarchy (and the launcher checks, when it writes one, that
+// it is on a cgroup filesystem); sizes may not exceed the node's limits.
 Status CheckLaunchRequest(const internal::LaunchBounds& bounds,
                           const internal::LaunchRequest& request);
 

@@ -84,7 +84,7 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
     keep.push_back(sync[0]);
     CloseAllExcept(keep);
     // Die with the launcher; the sync pipe catches a launcher that died before this line.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(1);
     if (g_argv_start != nullptr) {
       std::memset(g_argv_start, 0, g_argv_length);
       std::strncpy(g_argv_start, "sandbox-init", g_argv_length - 1);
@@ -120,46 +120,27 @@ StatusOr<LaunchedSandbox> CloneSandbox(const internal::LaunchRequest& request,
 }  // namespace
 
 StatusOr<std::unique_ptr<LauncherClient>> LauncherClient::Start(
-    const internal::LaunchBounds& bounds, std::chrono::milliseconds call_timeout) {
+    const internal::LaunchBounds& bounds, RootHelper* helper,
+    std::chrono::milliseconds call_timeout) {
   if (Status s = CheckLaunchBounds(bounds); !s.ok()) return s;
-  auto client = std::unique_ptr<LauncherClient>(new LauncherClient(bounds, call_timeout));
+  if (helper == nullptr) return Status(ErrorCode::kInternal, "the launcher needs the root helper");
+  auto client = std::unique_ptr<LauncherClient>(new LauncherClient(bounds, helper, call_timeout));
   std::lock_guard lock(client->mu_);
   if (Status s = client->Spawn(); !s.ok()) return s;
   return client;
 }
 
 Status LauncherClient::Spawn() {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
-    return Status(ErrorCode::kInternal, Errno("socketpair for the launcher"));
-  // Built before fork: the child of a multithreaded process may not allocate.
-  const std::string daemon_pid_text = std::to_string(::getpid());
-  const char* argv[] = {"sandboxd-launcher", kLauncherModeFlag, daemon_pid_text.c_str(), nullptr};
-  const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const std::string err = Errno("fork the launcher");
-    ::close(pair[0]);
-    ::close(pair[1]);
-    return Status(ErrorCode::kInternal, err);
-  }
-  if (pid == 0) {
-    // Only async-signal-safe calls until execve. PR_SET_PDEATHSIG follows the forking thread:
-    // the main thread at start, a launch or io thread on a restart; each lives until the daemon
-    // stops serving.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (::dup2(pair[1], 3) < 0) ::_exit(127);
-    ::syscall(SYS_close_range, 4U, ~0U, 0U);
-    ::execve("/proc/self/exe", const_cast<char**>(argv), const_cast<char**>(envp));
-    ::_exit(127);
-  }
-  ::close(pair[1]);
-  socket_.reset(pair[0]);
-  pid_ = pid;
+  auto started = helper_->StartLauncher();
+  if (!started.ok()) return started.status();
+  socket_ = std::move(started->socket);
+  pid_ = started->pid;
+  pidfd_ = std::move(started->pidfd);
   // A send to a launcher that stopped reading fails after the call timeout instead of blocking.
   const auto ms = call_timeout_.count();
   timeval send_timeout{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
-  ::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
+  if (::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0)
+    return Status(ErrorCode::kInternal, Errno("set the launcher socket's send timeout"));
   // The first frame, and the only one the launcher takes without checking it.
   std::string payload;
   bounds_.SerializeToString(&payload);
@@ -170,19 +151,21 @@ Status LauncherClient::Spawn() {
 
 void LauncherClient::Stop() {
   socket_.reset();  // a healthy launcher exits on EOF
-  if (pid_ <= 0) return;
-  // A wedged (or stopped) one does not: it gets a few seconds, then SIGKILL.
-  for (int i = 0; i < 100; ++i) {
-    const pid_t reaped = ::waitpid(pid_, nullptr, WNOHANG);
-    if (reaped == pid_ || (reaped < 0 && errno != EINTR)) {
-      pid_ = -1;
-      return;
+  if (!pidfd_) return;
+  const auto exited = [&](int timeout_ms) {
+    pollfd pfd{pidfd_.get(), POLLIN, 0};
+    for (;;) {
+      const int n = ::poll(&pfd, 1, timeout_ms);
+      if (n < 0 && errno == EINTR) continue;
+      return n != 0;  // an error too: there is nothing left to wait for
     }
-    ::usleep(50'000);
+  };
+  // A wedged (or stopped) one does not: it gets a few seconds, then SIGKILL.
+  if (!exited(5000)) {
+    KillByPidfd(pidfd_.get());
+    exited(-1);
   }
-  ::kill(pid_, SIGKILL);
-  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  pidfd_.reset();
   pid_ = -1;
 }
 
@@ -190,7 +173,7 @@ void LauncherClient::Replace(const std::string& why) {
   spdlog::error("the launcher (pid {}) {}: restarting it; its sandboxes and zygotes end with it",
                 pid_, why);
   // SIGKILL at once: a launcher that missed its bound gets no more time.
-  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  if (pidfd_) KillByPidfd(pidfd_.get());
   Stop();
   ++restarts_;
   if (Status s = Spawn(); !s.ok()) {
@@ -287,16 +270,16 @@ void RememberLauncherArgv(int argc, char** argv) {
   g_argv_length = static_cast<std::size_t>(argv[argc - 1] + std::strlen(argv[argc - 1]) - argv[0]);
 }
 
-int RunLauncher(int socket_fd, pid_t daemon_pid) {
-  ::prctl(PR_SET_NAME, "sandboxd-launch", 0, 0, 0);
-  if (::getppid() != daemon_pid) return 1;  // the daemon died before we set PDEATHSIG
+int RunLauncher(int socket_fd, pid_t parent_pid) {
+  if (::prctl(PR_SET_NAME, "sandboxd-launch", 0, 0, 0) != 0) return 1;
+  if (::getppid() != parent_pid) return 1;  // the helper died before it set PDEATHSIG
   // Sandboxes must not inherit root's supplementary groups (they would show as nobody).
   if (::setgroups(0, nullptr) != 0) return 1;
 
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  if (::sigprocmask(SIG_BLOCK, &chld, nullptr) != 0) return 1;
   const int sigfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) return 1;
 

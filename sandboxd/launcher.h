@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "launcher.pb.h"
+#include "root_helper.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/status.h"
 #include "sandboxd/unique_fd.h"
@@ -27,11 +28,11 @@ struct LaunchedSandbox {
 
 class LauncherClient {
  public:
-  // Starts the launcher by exec'ing this binary in launcher mode and hands it `bounds`, which it
-  // holds every later request against (launch_bounds.h). Call before any thread starts and
-  // before anything from a client or a sandbox is read. `call_timeout` bounds each call.
+  // Has `helper` start the launcher (as root, its child: root_helper.h) and hands it `bounds`,
+  // which it holds every later request against (launch_bounds.h). Call before anything from a
+  // client or a sandbox is read. `call_timeout` bounds each call. `helper` outlives this client.
   static StatusOr<std::unique_ptr<LauncherClient>> Start(
-      const internal::LaunchBounds& bounds,
+      const internal::LaunchBounds& bounds, RootHelper* helper,
       std::chrono::milliseconds call_timeout = std::chrono::minutes(3));
 
   // Clones one sandbox. Thread-safe; requests are serialized over the one socket.
@@ -55,8 +56,9 @@ class LauncherClient {
   ~LauncherClient();
 
  private:
-  LauncherClient(const internal::LaunchBounds& bounds, std::chrono::milliseconds call_timeout)
-      : bounds_(bounds), call_timeout_(call_timeout) {}
+  LauncherClient(const internal::LaunchBounds& bounds, RootHelper* helper,
+                 std::chrono::milliseconds call_timeout)
+      : bounds_(bounds), helper_(helper), call_timeout_(call_timeout) {}
   struct Reply {
     internal::LaunchReply reply;
     std::vector<UniqueFd> fds;
@@ -64,19 +66,22 @@ class LauncherClient {
   // One request and its reply (requests are serialized over the one socket); errors name the
   // step that failed.
   StatusOr<Reply> Call(const internal::LaunchRequest& request, std::span<const int> fds);
-  // Forks and execs a launcher and hands it the bounds. Only async-signal-safe calls in the
-  // child, so it is also safe from the multithreaded daemon (a restart).
+  // Has the root helper start a launcher and hands it the bounds. The daemon itself may have
+  // dropped root by the time a launcher is replaced: only the helper can start one then.
   Status Spawn();
-  // Kills the launcher (and so its sandboxes) and reaps it. Holds mu_.
+  // Kills the launcher (and so its sandboxes) and waits until it has exited (the helper reaps
+  // it). Holds mu_.
   void Stop();
   // Stop(), then Spawn(); `why` goes to the log.
   void Replace(const std::string& why);
 
   const internal::LaunchBounds bounds_;
+  RootHelper* const helper_;
   const std::chrono::milliseconds call_timeout_;
   mutable std::mutex mu_;
   UniqueFd socket_;
   pid_t pid_ = -1;
+  UniqueFd pidfd_;  // of the launcher: readable once it has exited
   unsigned restarts_ = 0;
 };
 
@@ -86,7 +91,8 @@ inline constexpr const char* kLauncherModeFlag = "--internal-launcher";
 // Notes where the launcher's command line lives, so sandbox inits can blank it.
 void RememberLauncherArgv(int argc, char** argv);
 
-// Launcher main loop on `socket_fd`; returns the process exit code.
-int RunLauncher(int socket_fd, pid_t daemon_pid);
+// Launcher main loop on `socket_fd`; `parent_pid` is the root helper that started it. Returns
+// the process exit code.
+int RunLauncher(int socket_fd, pid_t parent_pid);
 
 }  // namespace sandboxd

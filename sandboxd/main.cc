@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -9,8 +10,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -19,6 +22,8 @@
 #include "instance_lock.h"
 #include "launcher.h"
 #include "metrics_endpoint.h"
+#include "privilege_drop.h"
+#include "root_helper.h"
 #include "seccomp_policy.h"
 #include "server.h"
 #include "shutdown.h"
@@ -48,6 +53,16 @@ std::string DefaultZygoteModuleDir() {
   return SANDBOXD_BUILD_ZYGOTE_DIR;
 }
 
+// Makes `dir` (created 0700 if missing) and everything in it the daemon user's, for what the
+// daemon writes there after it dropped root.
+sandboxd::Status PrepareFolderForUser(const std::string& dir, const sandboxd::DaemonUser& user) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return {sandboxd::ErrorCode::kInternal, "cannot create " + dir + ": " + std::strerror(errno)};
+  return sandboxd::GiveToUser(dir, user);
+}
+
 // An absolute path without "." or ".." parts or a trailing '/': what the launcher's bounds and
 // every launch request name, so that the one can be compared with the other.
 std::string AbsoluteNormal(const std::string& path) {
@@ -65,10 +80,23 @@ int main(int argc, char** argv) {
   // Launcher mode: exec'd by the daemon itself, before any thread exists.
   if (argc == 3 && std::string(argv[1]) == kLauncherModeFlag) {
     char* end = nullptr;
-    const long daemon_pid = std::strtol(argv[2], &end, 10);
-    if (end == argv[2] || *end != '\0' || daemon_pid <= 0) return 2;
+    const long parent_pid = std::strtol(argv[2], &end, 10);
+    if (end == argv[2] || *end != '\0' || parent_pid <= 0) return 2;
     RememberLauncherArgv(argc, argv);
-    return RunLauncher(3, static_cast<pid_t>(daemon_pid));
+    return RunLauncher(3, static_cast<pid_t>(parent_pid));
+  }
+  // Root-helper mode: exec'd by the daemon at start (root_helper.h).
+  if (argc == 7 && std::string(argv[1]) == kRootHelperModeFlag) {
+    const auto number = [](const char* text) -> long long {
+      char* end = nullptr;
+      const long long value = std::strtoll(text, &end, 10);
+      return end == text || *end != '\0' || value <= 0 || value > UINT32_MAX ? -1 : value;
+    };
+    const long long daemon_pid = number(argv[2]), first = number(argv[3]), count = number(argv[4]);
+    if (daemon_pid <= 0 || first <= 0 || count <= 0) return 2;
+    RootHelper::Bounds helper_bounds{static_cast<std::uint32_t>(first),
+                                     static_cast<std::uint32_t>(count), argv[5], argv[6]};
+    return RunRootHelper(3, static_cast<pid_t>(daemon_pid), helper_bounds);
   }
 
   CLI::App app{"sandboxd: runs Python user-defined functions in confined sandboxes"};
@@ -87,6 +115,7 @@ int main(int argc, char** argv) {
   std::optional<std::uint64_t> drain_timeout_s;
   std::optional<std::uint64_t> launcher_timeout_s;
   std::optional<std::string> metrics_listen;
+  std::optional<std::string> user;
   app.add_option("--config", config_path, "JSON config file (missing is fine at the default path)");
   app.add_flag("--foreground", foreground, "run in the foreground (development and tests)");
   app.add_option("--socket", socket, "Unix socket to listen on");
@@ -117,6 +146,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, kMaxLauncherTimeoutS));
   app.add_option("--metrics-listen", metrics_listen,
                  "host:port for Prometheus' GET /metrics, e.g. 127.0.0.1:9464 (default: none)");
+  app.add_option("--user", user,
+                 "the user the daemon drops to once it holds what needs root (config `user`)");
   app.add_flag("--no-zygotes", no_zygotes,
                "start every sandbox's interpreter instead of forking it from a zygote");
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
@@ -150,6 +181,7 @@ int main(int argc, char** argv) {
   if (drain_timeout_s) config.drain_timeout_s = *drain_timeout_s;
   if (launcher_timeout_s) config.launcher_timeout_s = *launcher_timeout_s;
   if (metrics_listen) config.metrics_listen = *metrics_listen;
+  if (user) config.user = *user;
   if (config.sandbox_uid_base == 0) {
     spdlog::critical("--uid-base must not be 0: sandboxes never run as host root");
     return 2;
@@ -162,8 +194,52 @@ int main(int argc, char** argv) {
                            &config.state_dir, &config.artifacts.dir})
     *dir = AbsoluteNormal(*dir);
 
-  // The launcher first: it must be exec'd before this process has any thread, and it learns
-  // what it may be asked for now, before anything hostile has been read (launch_bounds.h).
+  // The user to drop to (privilege_drop.h), looked up while nothing has started yet.
+  std::optional<DaemonUser> daemon_user;
+  if (!config.user.empty()) {
+    auto found = LookUpDaemonUser(config.user);
+    if (!found.ok()) {
+      spdlog::critical("{}", found.status().message());
+      return 2;
+    }
+    if (::geteuid() != 0) {
+      spdlog::critical("user {}: the daemon must be started as root to drop to it", config.user);
+      return 2;
+    }
+    daemon_user = *found;
+  } else if (::geteuid() == 0) {
+    spdlog::warn(
+        "the daemon runs as root while it parses client requests, sandbox output and downloads: "
+        "set `user` (--user, the package's is 'sandboxd') so that only the launcher and the root "
+        "helper keep root");
+  }
+
+  // The root helper first: it must be exec'd before this process has any thread, and it learns
+  // now, before anything hostile has been read, whom it may signal and what it may remove.
+  RootHelper::Bounds helper_bounds;
+  helper_bounds.uid_first = config.sandbox_uid_base;
+  helper_bounds.uid_count = 2 * config.max_sandboxes;
+  helper_bounds.socket_path = AbsoluteNormal(config.socket_path);
+  helper_bounds.claim_path = config.lock_dir + "/" + std::to_string(::getpid()) + ".claim";
+  auto helper = RootHelper::Start(helper_bounds);
+  if (!helper.ok()) {
+    spdlog::critical("{}", helper.status().message());
+    return 1;
+  }
+  SetRootHelper(helper->get());
+
+  // The cgroups before the launcher: its bounds name the folders of the sandboxes' cgroups.
+  std::unique_ptr<CgroupManager> cgroups;
+  if (!no_cgroups) {
+    auto detected = DetectCgroupManager(config.cgroup_root, config.cgroup_v1_group);
+    if (!detected.ok()) {
+      spdlog::critical("cgroups: {}", detected.status().message());
+      return 1;
+    }
+    cgroups = std::move(*detected);
+  }
+  // The launcher (the helper's child) learns what it may be asked for now, before anything
+  // hostile has been read (launch_bounds.h).
   internal::LaunchBounds bounds;
   bounds.set_uid_first(config.sandbox_uid_base);
   bounds.set_uid_count(2 * config.max_sandboxes);
@@ -173,7 +249,17 @@ int main(int argc, char** argv) {
   bounds.set_artifacts_dir(config.artifacts.dir.empty() ? config.state_dir + "/artifacts"
                                                         : config.artifacts.dir);
   bounds.set_allow_no_seccomp(no_seccomp);
-  auto launcher = LauncherClient::Start(bounds, std::chrono::seconds(config.launcher_timeout_s));
+  if (cgroups) {
+    for (const auto& dir : cgroups->SandboxParents()) bounds.add_cgroup_dirs(AbsoluteNormal(dir));
+  }
+  bounds.set_max_tmp_bytes(config.limits.tmp_bytes);
+  bounds.set_max_work_bytes(config.limits.work_bytes);
+  bounds.set_max_shm_bytes(config.limits.shm_bytes);
+  bounds.set_max_inodes(config.limits.max_inodes);
+  bounds.set_max_open_files(config.limits.max_open_files);
+  bounds.set_max_memory_bytes(config.limits.memory_bytes);
+  auto launcher =
+      LauncherClient::Start(bounds, helper->get(), std::chrono::seconds(config.launcher_timeout_s));
   if (!launcher.ok()) {
     spdlog::critical("{}", launcher.status().message());
     return 1;
@@ -192,15 +278,6 @@ int main(int argc, char** argv) {
     seccomp = std::make_shared<const SeccompPolicy>(std::move(*policy));
     spdlog::info("seccomp policy {} compiled ({} instructions; kernel features: {})",
                  config.seccomp_policy_path, seccomp->program().size() / 8, kernel.Describe());
-  }
-  std::unique_ptr<CgroupManager> cgroups;
-  if (!no_cgroups) {
-    auto detected = DetectCgroupManager(config.cgroup_root, config.cgroup_v1_group);
-    if (!detected.ok()) {
-      spdlog::critical("cgroups: {}", detected.status().message());
-      return 1;
-    }
-    cgroups = std::move(*detected);
   }
   // Before anything of another daemon's could be touched: the stale-sandbox sweep below removes
   // every sandbox cgroup of this daemon's group, which is only right while no live daemon shares
@@ -234,6 +311,34 @@ int main(int argc, char** argv) {
   if (Status s = server.Listen(); !s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;
+  }
+  // Everything that needs root is held now: the rest runs as the daemon's user. What it writes
+  // from here on becomes that user's first (the cgroups it makes sandboxes in, its spill and
+  // artifact folders, its socket).
+  if (daemon_user) {
+    std::vector<std::string> owned = {config.socket_path};
+    if (cgroups) {
+      const auto parents = cgroups->SandboxParents();
+      owned.insert(owned.end(), parents.begin(), parents.end());
+    }
+    Status given = Status::Ok();
+    for (const auto& path : owned) {
+      if (given.ok()) given = GiveToUser(path, *daemon_user);
+    }
+    for (const std::string& dir :
+         {config.spill_dir.empty() ? config.state_dir + "/spill" : config.spill_dir,
+          bounds.artifacts_dir()}) {
+      if (given.ok()) given = PrepareFolderForUser(dir, *daemon_user);
+    }
+    if (given.ok()) given = DropPrivileges(*daemon_user);
+    if (!given.ok()) {
+      spdlog::critical("dropping root to user {}: {}", daemon_user->name, given.message());
+      return 1;
+    }
+    spdlog::info(
+        "running as user {} (uid {}, gid {}) with no capability; the root helper (pid {}) and "
+        "its launcher keep root",
+        daemon_user->name, daemon_user->uid, daemon_user->gid, (*helper)->pid());
   }
   spdlog::info("listening on {} ({} sandboxes, {} warm, queue {}, images in {})",
                config.socket_path, config.max_sandboxes, config.warm_sandboxes, config.max_queue,
@@ -310,7 +415,12 @@ int main(int argc, char** argv) {
   // and the sandboxes they held are killed and their cgroups removed.
   io.DestroyHandlers();
   WaitForCleanups();
-  ::unlink(config.socket_path.c_str());
+  // Once root was dropped, the socket's and the claim's folders are not the daemon's to write:
+  // the helper removes both (the claim's lock is still held: no other daemon can take it yet).
+  if (daemon_user)
+    (*helper)->RemoveFiles();
+  else
+    ::unlink(config.socket_path.c_str());
   spdlog::info("stopped");
   return 0;
 }

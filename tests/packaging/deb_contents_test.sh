@@ -34,8 +34,8 @@ for f in "$prefix/sbin/sandboxd" "$prefix/bin/sandboxctl" "$prefix/sbin/sandboxd
   check "holds $f" has "$f"
 done
 unit=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$prefix/lib/systemd/system/sandboxd.service")
-check "the unit starts $prefix/sbin/sandboxd with $prefix/etc/sandboxd/sandboxd.conf" \
-  grep -qx "ExecStart=$prefix/sbin/sandboxd --config $prefix/etc/sandboxd/sandboxd.conf" <<<"$unit"
+check "the unit starts $prefix/sbin/sandboxd with $prefix/etc/sandboxd/sandboxd.conf as user sandboxd" \
+  grep -qx "ExecStart=$prefix/sbin/sandboxd --config $prefix/etc/sandboxd/sandboxd.conf --user sandboxd" <<<"$unit"
 
 depends=$(dpkg-deb -f "$deb" Depends)
 say "Depends: $depends"

@@ -154,6 +154,10 @@ if ! DESTDIR=$root cmake --install "$build" >"$run/install.log" 2>&1; then
 fi
 unit_path=$prefix/lib/systemd/system/sandboxd.service
 [ -f "$root$unit_path" ] || die "the install put no unit at $unit_path"
+# The unit drops the daemon to the `sandboxd` user, which the .deb's postinst creates; a plain
+# install does not, so the test does.
+chroot "$root" sh -c 'getent passwd sandboxd >/dev/null || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin sandboxd' \
+  || die "cannot create the sandboxd user in the root"
 
 # Every installed program finds its libraries in the root (a new dependency needs a package above).
 missing_libs=""

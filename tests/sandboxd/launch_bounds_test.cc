@@ -32,6 +32,14 @@ class LaunchBoundsTest : public ::testing::Test {
     bounds_.set_runtime_dir(root_ + "/runtime");
     bounds_.set_zygote_module_dir(root_ + "/zygote");
     bounds_.set_artifacts_dir(root_ + "/artifacts");
+    bounds_.add_cgroup_dirs("/sys/fs/cgroup/memory/sandboxd");
+    bounds_.add_cgroup_dirs("/sys/fs/cgroup/pids/sandboxd");
+    bounds_.set_max_tmp_bytes(1 << 20);
+    bounds_.set_max_work_bytes(1 << 20);
+    bounds_.set_max_shm_bytes(1 << 20);
+    bounds_.set_max_inodes(1 << 20);
+    bounds_.set_max_open_files(1024);
+    bounds_.set_max_memory_bytes(1 << 30);
     good_.set_sandbox_id("s1");
     good_.set_rootfs(root_ + "/images/python3.11/rootfs");
     good_.set_runtime_dir(root_ + "/runtime");
@@ -53,6 +61,8 @@ class LaunchBoundsTest : public ::testing::Test {
     good_.set_max_inodes(1 << 20);
     good_.set_max_open_files(1024);
     good_.set_max_file_bytes(1 << 20);
+    good_.set_memory_bytes(1 << 30);
+    good_.set_cpu_count(2);
   }
   void TearDown() override { fs::remove_all(root_); }
 
@@ -144,6 +154,50 @@ TEST_F(LaunchBoundsTest, CgroupFilesHostnameProgramAndLimitsAreChecked) {
   EXPECT_TRUE(CheckLaunchRequest(bounds_, unfiltered).ok());
 }
 
+// Issue 10: the daemon that hands these over runs as an ordinary user and may have been taken
+// over; it may name the cgroup.procs of its own sandboxes' cgroups and nothing else.
+TEST_F(LaunchBoundsTest, CgroupFilesOutsideTheDaemonsSandboxCgroupsAreRefused) {
+  ExpectRefused([](auto& r) { r.add_cgroup_procs("/sys/fs/cgroup/pids/other/s1/cgroup.procs"); },
+                "cgroup_procs");
+  // The daemon's group itself (where its own processes may live), and a level too deep.
+  ExpectRefused([](auto& r) { r.add_cgroup_procs("/sys/fs/cgroup/pids/sandboxd/cgroup.procs"); },
+                "cgroup_procs");
+  ExpectRefused(
+      [](auto& r) { r.add_cgroup_procs("/sys/fs/cgroup/pids/sandboxd/s1/x/cgroup.procs"); },
+      "cgroup_procs");
+  // A sibling folder whose name starts like the group's.
+  ExpectRefused(
+      [](auto& r) { r.add_cgroup_procs("/sys/fs/cgroup/pids/sandboxd2/s1/cgroup.procs"); },
+      "cgroup_procs");
+  // One hierarchy twice (two cgroups of one hierarchy: the second write would move the first).
+  ExpectRefused(
+      [](auto& r) { r.add_cgroup_procs("/sys/fs/cgroup/memory/sandboxd/s2/cgroup.procs"); },
+      "cgroup_procs");
+  internal::LaunchRequest both = good_;
+  both.add_cgroup_procs("/sys/fs/cgroup/pids/sandboxd/s1/cgroup.procs");
+  EXPECT_TRUE(CheckLaunchRequest(bounds_, both).ok())
+      << CheckLaunchRequest(bounds_, both).message();
+  // --no-cgroups: no cgroup folders, so no cgroup.procs at all.
+  bounds_.clear_cgroup_dirs();
+  ExpectRefused([](auto&) {}, "cgroup_procs");
+}
+
+TEST_F(LaunchBoundsTest, SizesAboveTheNodesLimitsAreRefused) {
+  ExpectRefused([](auto& r) { r.set_tmp_bytes((1 << 20) + 1); }, "tmp_bytes");
+  ExpectRefused([](auto& r) { r.set_work_bytes(1ULL << 40); }, "work_bytes");
+  ExpectRefused([](auto& r) { r.set_max_file_bytes(1ULL << 40); }, "max_file_bytes");
+  ExpectRefused([](auto& r) { r.set_shm_bytes(UINT64_MAX); }, "shm_bytes");
+  ExpectRefused([](auto& r) { r.set_max_inodes((1 << 20) + 1); }, "max_inodes");
+  ExpectRefused([](auto& r) { r.set_max_open_files(1 << 20); }, "max_open_files");
+  ExpectRefused([](auto& r) { r.set_memory_bytes((1ULL << 30) + 1); }, "memory_bytes");
+  ExpectRefused([](auto& r) { r.set_cpu_count(100000); }, "cpu_count");
+  // A node without a memory limit bounds none.
+  bounds_.set_max_memory_bytes(0);
+  internal::LaunchRequest big = good_;
+  big.set_memory_bytes(1ULL << 50);
+  EXPECT_TRUE(CheckLaunchRequest(bounds_, big).ok()) << CheckLaunchRequest(bounds_, big).message();
+}
+
 TEST_F(LaunchBoundsTest, BoundsThemselvesMustHoldNoRootAndNoBareSlash) {
   internal::LaunchBounds bounds = bounds_;
   bounds.set_uid_first(0);
@@ -156,6 +210,12 @@ TEST_F(LaunchBoundsTest, BoundsThemselvesMustHoldNoRootAndNoBareSlash) {
   EXPECT_FALSE(CheckLaunchBounds(bounds).ok());
   bounds = bounds_;
   bounds.set_images_dir("relative/images");
+  EXPECT_FALSE(CheckLaunchBounds(bounds).ok());
+  bounds = bounds_;
+  bounds.add_cgroup_dirs("/sys/fs/cgroup/../../etc");
+  EXPECT_FALSE(CheckLaunchBounds(bounds).ok());
+  bounds = bounds_;
+  bounds.add_cgroup_dirs("/");
   EXPECT_FALSE(CheckLaunchBounds(bounds).ok());
 }
 

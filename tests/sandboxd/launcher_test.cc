@@ -37,10 +37,7 @@ class LauncherTest : public ::testing::Test {
   // How many launches the daemon has handed its launcher so far (its debug log says each).
   int LaunchesBegun() const { return static_cast<int>(CountInFile(log_, ": launching")); }
 
-  pid_t Launcher() const {
-    const auto launchers = ChildrenNamed(daemon_->pid(), "sandboxd-launcher");
-    return launchers.size() == 1 ? launchers[0] : -1;
-  }
+  pid_t Launcher() const { return LauncherOf(daemon_->pid()); }
 
   static Request Served(std::int64_t value) {
     Request request;

@@ -58,4 +58,13 @@ inline std::vector<pid_t> ChildrenNamed(pid_t parent, const std::string& argv0) 
   return found;
 }
 
+// The daemon's launcher: the child of its root helper (root_helper.h), the daemon's child; -1
+// unless there is exactly one.
+inline pid_t LauncherOf(pid_t daemon) {
+  const auto helpers = ChildrenNamed(daemon, "sandboxd-helper");
+  if (helpers.size() != 1) return -1;
+  const auto launchers = ChildrenNamed(helpers[0], "sandboxd-launcher");
+  return launchers.size() == 1 ? launchers[0] : -1;
+}
+
 }  // namespace sandboxd::testing

@@ -81,9 +81,11 @@ inline std::vector<pid_t> ProcessesNamed(const std::string& comm) {
   return found;
 }
 
-// The inits of the sandboxes of the daemon `daemon` (children of its launcher) that are alive: not
-// a zombie, not exiting (PF_EXITING in /proc/<pid>/stat's flags) and not killed (SIGKILL pending).
-// A sandbox killed when its request was answered keeps its init a few milliseconds longer.
+// The inits of the sandboxes of the daemon `daemon` (children of its launcher, which is its root
+// helper's child: daemon -> sandboxd-helper -> sandboxd-launcher -> sandbox-init) that are alive:
+// not a zombie, not exiting (PF_EXITING in /proc/<pid>/stat's flags) and not killed (SIGKILL
+// pending). A sandbox killed when its request was answered keeps its init a few milliseconds
+// longer.
 inline std::vector<pid_t> LiveSandboxInitsOf(pid_t daemon) {
   constexpr unsigned long kExiting = 0x4;  // PF_EXITING
   constexpr unsigned long kSigkill = 1UL << (9 - 1);
@@ -95,7 +97,8 @@ inline std::vector<pid_t> LiveSandboxInitsOf(pid_t daemon) {
     const pid_t pid = std::stoi(name);
     if (Comm(pid) != "sandbox-init") continue;
     const pid_t launcher = ParentOf(pid);
-    if (launcher <= 0 || ParentOf(launcher) != daemon) continue;
+    const pid_t helper = launcher > 0 ? ParentOf(launcher) : -1;
+    if (helper <= 0 || ParentOf(helper) != daemon) continue;
     std::ifstream stat_file(entry.path() / "stat");
     std::string line;
     std::getline(stat_file, line);

@@ -17,14 +17,15 @@
 namespace sandboxd::testing {
 namespace {
 
-// The zygotes of `daemon`: children of its launcher running zygote.py. A sandbox's init is one
-// too (a fork of the zygote), and may still be exiting after its request was answered.
+// The zygotes of `daemon`: children of its launcher (its root helper's child) running zygote.py. A
+// sandbox's init is one too (a fork of the zygote), and may still be exiting after its request was
+// answered.
 std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
   std::vector<pid_t> zygotes;
+  const pid_t launcher = LauncherOf(daemon.pid());
   for (pid_t pid : ProcessesWithCmdline("/sandbox/runtime/zygote.py")) {
     if (Comm(pid) == "sandbox-init") continue;
-    const pid_t launcher = ParentOf(pid);
-    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) zygotes.push_back(pid);
+    if (launcher > 0 && ParentOf(pid) == launcher) zygotes.push_back(pid);
   }
   return zygotes;
 }
@@ -32,13 +33,13 @@ std::vector<pid_t> ZygotesOf(const DaemonProcess& daemon) {
 // The inits of `daemon`'s sandboxes (children of its launcher).
 std::vector<pid_t> SandboxInitsOf(const DaemonProcess& daemon) {
   std::vector<pid_t> inits;
+  const pid_t launcher = LauncherOf(daemon.pid());
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = std::stoi(name);
     if (Comm(pid) != "sandbox-init") continue;
-    const pid_t launcher = ParentOf(pid);
-    if (launcher > 0 && ParentOf(launcher) == daemon.pid()) inits.push_back(pid);
+    if (launcher > 0 && ParentOf(pid) == launcher) inits.push_back(pid);
   }
   return inits;
 }

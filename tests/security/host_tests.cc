@@ -324,25 +324,29 @@ time.sleep(1e6)
   const pid_t udf = BeaconPid("sbx-e5");
   const pid_t init = udf > 0 ? ParentOf(udf) : -1;
   const pid_t launcher = init > 0 ? ParentOf(init) : -1;
+  const pid_t helper = launcher > 0 ? ParentOf(launcher) : -1;  // the root helper (issue 10)
   const bool seen =
-      udf > 0 && WaitSeen("sleep " + marker, seconds(10)) && ParentOf(launcher) == daemon->pid();
+      udf > 0 && WaitSeen("sleep " + marker, seconds(10)) && ParentOf(helper) == daemon->pid();
   daemon->Crash();
   const RunResult result = run.get();
   const bool launcher_gone = WaitDead(launcher, seconds(10));
+  const bool helper_gone = WaitDead(helper, seconds(5));
   const bool init_gone = WaitDead(init, seconds(5));
   const bool udf_gone = WaitDead(udf, seconds(1));
   const bool orphan_gone = WaitGone("sleep " + marker, seconds(1));
   // Whatever is left is killed now, so later tests start clean.
-  for (pid_t pid : {udf, init, launcher}) {
+  for (pid_t pid : {udf, init, launcher, helper}) {
     if (Alive(pid)) ::kill(pid, SIGKILL);
   }
   for (pid_t pid : FindProcessesByCmdline("sleep " + marker)) ::kill(pid, SIGKILL);
-  RecordCheck("E5 daemon -> launcher -> init -> UDF seen before the crash (control)", "seen",
-              seen ? "seen" : "not seen", seen);
+  RecordCheck("E5 daemon -> root helper -> launcher -> init -> UDF seen before the crash (control)",
+              "seen", seen ? "seen" : "not seen", seen);
   RecordCheck("E5 the client's answer", "UNAVAILABLE: .*", result.outcome,
               Matches(result.outcome, "UNAVAILABLE: .*"));
   RecordCheck("E5 the launcher after the crash", "gone", launcher_gone ? "gone" : "alive",
               launcher_gone);
+  RecordCheck("E5 the root helper after the crash", "gone", helper_gone ? "gone" : "alive",
+              helper_gone);
   RecordCheck("E5 the sandbox's init after the crash", "gone", init_gone ? "gone" : "alive",
               init_gone);
   RecordCheck("E5 the UDF after the crash", "gone", udf_gone ? "gone" : "alive", udf_gone);

@@ -65,6 +65,27 @@ check "systemctl start sandboxd (Type=$(systemctl show sandboxd -P Type), $(( $(
   [ "$rc" = 0 -a "$(systemctl is-active sandboxd)" = active ]
 check "unit: Delegate=$(systemctl show sandboxd -P Delegate) ControlGroup=$(systemctl show sandboxd -P ControlGroup)" \
   [ "$(systemctl show sandboxd -P Delegate)" = yes ]
+# Issue 10: the daemon dropped to the postinst's user with no capability; its launcher and root
+# helper (its descendants) stay root.
+daemon_pid=$(systemctl show sandboxd -P MainPID)
+daemon_status=$(awk '/^(Uid|Gid|CapEff|NoNewPrivs):/{printf "%s%s ", $1, $2}' "/proc/$daemon_pid/status" 2>&1)
+runs_as_sandboxd() {
+  local u g
+  u=$(id -u sandboxd) g=$(id -g sandboxd)
+  awk -v u="$u" -v g="$g" '
+    /^Uid:/ { ok_u = ($2 == u && $3 == u && $4 == u && $5 == u) }
+    /^Gid:/ { ok_g = ($2 == g && $3 == g && $4 == g && $5 == g) }
+    /^CapEff:/ { ok_c = ($2 == "0000000000000000") }
+    /^NoNewPrivs:/ { ok_n = ($2 == 1) }
+    END { exit !(ok_u && ok_g && ok_c && ok_n) }' "/proc/$daemon_pid/status"
+}
+check "the daemon (pid $daemon_pid) runs as user sandboxd with no capability: $daemon_status" runs_as_sandboxd
+helper_pid=$(for d in /proc/[0-9]*; do
+  [ "$(cat "$d/comm" 2>/dev/null)" = sandboxd-helper ] &&
+    awk -v p="$daemon_pid" '/^PPid:/{exit !($2 == p)}' "$d/status" 2>/dev/null && basename "$d"
+done | head -n1)
+check "its root helper (pid ${helper_pid:-none}) stays root" \
+  sh -c "[ -n '$helper_pid' ] && awk '/^Uid:/{exit !(\$2 == 0)}' /proc/$helper_pid/status"
 cgroup_line=$(journal | grep -E 'cgroup v[12] at' | tail -n1)
 check "journal: ${cgroup_line:-no cgroup line}" grep -q "cgroup v2 at $unit_cgroup" <<<"$cgroup_line"
 check "the delegated group has sandboxes/ with controllers: $(cat $unit_cgroup/sandboxes/cgroup.subtree_control 2>&1)" \

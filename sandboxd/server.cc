@@ -60,9 +60,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Send(Answer answer) {
     server_.metrics().RecordAnswer(answer.message);
     if (const auto& message = answer.message; !message.request_id().empty()) {
-      PeerLog(message.request_id(), spdlog::level::debug, "request '{}': answered {}",
-              message.request_id(),
-              message.has_error() ? proto::ErrorCode_Name(message.error().code()) : "OK");
+      LogFields fields = PeerFields(message.request_id());
+      fields.code = message.has_error() ? proto::ErrorCode_Name(message.error().code()) : "OK";
+      LogWith(fields, spdlog::level::debug, "request '{}': answered {}", message.request_id(),
+              fields.code);
     }
     server_.CountUnsentAnswers(1);  // until Queue has it in the writer's count
     asio::dispatch(socket_.get_executor(),
@@ -130,17 +131,24 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!spdlog::should_log(level)) return;
     const auto suppressed = peer_log_->Admit(cred_.uid);
     if (!suppressed) return;
-    LogFields fields;
-    fields.request_id = request_id;
-    fields.peer_uid = cred_.uid;
-    fields.peer_pid = cred_.pid;
-    LogWith(fields, level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
+    LogWith(PeerFields(request_id), level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
             SuppressedNote(*suppressed, cred_.uid));
   }
   template <typename... Args>
   void PeerLog(spdlog::level::level_enum level, fmt::format_string<Args...> format,
                Args&&... args) {
     PeerLog(std::string(), level, format, std::forward<Args>(args)...);
+  }
+
+  // The fields of a line about this peer (and one of its requests, if `request_id` is not empty).
+  // A request's debug lines (accepted, answered) use them without PeerLog's limit: they follow the
+  // requests the daemon took, which its queue bounds, and at debug level every one is wanted.
+  LogFields PeerFields(const std::string& request_id) const {
+    LogFields fields;
+    fields.request_id = request_id;
+    fields.peer_uid = cred_.uid;
+    fields.peer_pid = cred_.pid;
+    return fields;
   }
 
   // Keeps the server's count of unsent answers in step with the writer's queue.
@@ -347,12 +355,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!prepared.ok())
       return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
     prepared->in_flight = server_.TrackRequest();
-    PeerLog(id, spdlog::level::debug, "request '{}': accepted (image {}, {} input bytes{}{})", id,
-            prepared->image.name, prepared->input_bytes,
-            request.external_artifacts().empty()
-                ? std::string()
-                : fmt::format(", {} artifacts", request.external_artifacts().size()),
-            request.debug() ? ", debug" : "");
+    if (spdlog::should_log(spdlog::level::debug)) {
+      LogFields fields = PeerFields(id);
+      fields.image = prepared->image.name;
+      LogWith(fields, spdlog::level::debug, "request '{}': accepted (image {}, {} input bytes{}{})",
+              id, prepared->image.name, prepared->input_bytes,
+              request.external_artifacts().empty()
+                  ? std::string()
+                  : fmt::format(", {} artifacts", request.external_artifacts().size()),
+              request.debug() ? ", debug" : "");
+    }
     std::vector<PlannedArtifact> artifacts;
     if (!request.external_artifacts().empty()) {
       // The callout policy decides before any connection (and before a debug answer).
@@ -411,11 +423,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const auto deadline = shared->received + std::chrono::milliseconds(shared->limits.timeout_ms);
     auto self = shared_from_this();
     const std::string rootfs = shared->image.rootfs;
-    LogFields log;
-    log.request_id = id;
+    LogFields log = PeerFields(id);
     log.image = shared->image.name;
-    log.peer_uid = cred_.uid;
-    log.peer_pid = cred_.pid;
     const bool queued = service->Submit(
         std::move(artifacts), rootfs, deadline, std::move(log),
         [self, shared, id, spill](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {

@@ -150,8 +150,7 @@ class JournaldSink : public spdlog::sinks::base_sink<std::mutex> {
     std::vector<iovec> iov;
     iov.reserve(fields.size());
     for (auto& field : fields) iov.push_back({field.data(), field.size()});
-    if (journal_listens_ && sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0)
-      return;
+    if (journal_listens_ && sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0) return;
     spdlog::memory_buf_t line;
     formatter_->format(msg, line);
     WriteAll(fallback_fd_, line.data(), line.size());

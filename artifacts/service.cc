@@ -238,12 +238,14 @@ Status ArtifactService::CheckPolicy(const std::vector<PlannedArtifact>& artifact
 }
 
 bool ArtifactService::Submit(std::vector<PlannedArtifact> artifacts, std::string rootfs,
-                             std::chrono::steady_clock::time_point deadline, Done done) {
+                             std::chrono::steady_clock::time_point deadline, LogFields log,
+                             Done done) {
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= max_queue_) return false;
     queue_.push_back([this, artifacts = std::move(artifacts), rootfs = std::move(rootfs), deadline,
-                      done = std::move(done)] { done(Prepare(artifacts, rootfs, deadline)); });
+                      log = std::move(log),
+                      done = std::move(done)] { done(Prepare(artifacts, rootfs, deadline, log)); });
   }
   cv_.notify_one();
   return true;
@@ -265,7 +267,7 @@ void ArtifactService::Worker() {
 
 StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
     const std::vector<PlannedArtifact>& artifacts, const std::string& rootfs,
-    std::chrono::steady_clock::time_point deadline) {
+    std::chrono::steady_clock::time_point deadline, const LogFields& log) {
   if (Status s = CheckPolicy(artifacts); !s.ok()) return s;
   auto lease = std::make_shared<RequestArtifacts>(dir_ + "/requests/" + RandomHex());
   const std::string staging = lease->root() + "/.staging";
@@ -321,8 +323,8 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
     auto fetched = FetchArtifact(a.url, a.name, hit ? hit->etag : "", out.get(), options, secrets);
     out.reset();
     if (!fetched.ok()) {
-      spdlog::info("artifact '{}' from {}: {}", a.name, a.url.redacted,
-                   fail(fetched.status()).message());
+      LogWith(log, spdlog::level::info, "artifact '{}' from {}: {}", a.name, a.url.redacted,
+              fail(fetched.status()).message());
       return fail(fetched.status());
     }
     std::string sha256;
@@ -350,13 +352,14 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
           ErrorCode::kArtifactFailed,
           fmt::format("the artifacts of this request are larger than this node's limit of {}",
                       Bytes(config_.max_request_bytes)));
-    spdlog::info("artifact '{}' from {}: {} bytes, {} in {:.3f} s", a.name, a.url.redacted, bytes,
-                 fetched->not_modified ? "cached (revalidated: HTTP 304)" : "downloaded (HTTP 200)",
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    LogWith(log, spdlog::level::info, "artifact '{}' from {}: {} bytes, {} in {:.3f} s", a.name,
+            a.url.redacted, bytes,
+            fetched->not_modified ? "cached (revalidated: HTTP 304)" : "downloaded (HTTP 200)",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 
     if (IsBundleName(a.name)) {
       BundleManifest manifest;
-      if (Status s = Unpack(a, dest, sha256, target, lease->site_dir(), manifest); !s.ok())
+      if (Status s = Unpack(a, dest, sha256, target, lease->site_dir(), manifest, log); !s.ok())
         return fail(s);
       bundles[a.name] = {{"kind", manifest.kind},
                          {"path", a.name},
@@ -379,7 +382,8 @@ StatusOr<std::shared_ptr<RequestArtifacts>> ArtifactService::Prepare(
 
 Status ArtifactService::Unpack(const PlannedArtifact& artifact, const std::string& file,
                                const std::string& sha256, const WheelTarget& target,
-                               const std::string& site, BundleManifest& manifest) {
+                               const std::string& site, BundleManifest& manifest,
+                               const LogFields& log) {
   const std::string key = sha256 + "-" + target.Key();
   auto tree = unpacked_.Acquire(key);
   ++(tree ? bundle_hits_ : bundle_misses_);
@@ -391,15 +395,17 @@ Status ArtifactService::Unpack(const PlannedArtifact& artifact, const std::strin
     if (!made.ok()) {
       std::error_code ec;
       fs::remove_all(*staging, ec);
-      spdlog::info("artifact '{}': {}", artifact.name, made.status().message());
+      LogWith(log, spdlog::level::info, "artifact '{}': {}", artifact.name,
+              made.status().message());
       return made.status();
     }
     auto adopted = unpacked_.Adopt(key, *staging, *made);
     if (!adopted.ok()) return adopted.status();
     tree = std::move(*adopted);
-    spdlog::info("artifact '{}': unpacked ({} files, {} bytes, {}) in {:.3f} s", artifact.name,
-                 made->files, made->bytes, made->kind,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    LogWith(log, spdlog::level::info,
+            "artifact '{}': unpacked ({} files, {} bytes, {}) in {:.3f} s", artifact.name,
+            made->files, made->bytes, made->kind,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   manifest = tree->manifest;
   UniqueFd src(::open(tree->path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -23,6 +23,7 @@
 #include "artifacts_config.h"
 #include "cache.h"
 #include "callout_policy.h"
+#include "log.h"
 #include "sandboxd/status.h"
 #include "url.h"
 #include "wheel.h"
@@ -81,14 +82,15 @@ class ArtifactService {
   Status CheckPolicy(const std::vector<PlannedArtifact>& artifacts);
 
   // Fetches and unpacks on a worker thread; `done` runs there. False when too many requests are
-  // already waiting (the caller answers OVERLOADED).
+  // already waiting (the caller answers OVERLOADED). `log`: the request's fields, which every
+  // line about its artifacts carries (URLs in those lines are always redacted).
   bool Submit(std::vector<PlannedArtifact> artifacts, std::string rootfs,
-              std::chrono::steady_clock::time_point deadline, Done done);
+              std::chrono::steady_clock::time_point deadline, LogFields log, Done done);
 
   // The work of Submit, on the calling thread (tests).
   StatusOr<std::shared_ptr<RequestArtifacts>> Prepare(
       const std::vector<PlannedArtifact>& artifacts, const std::string& rootfs,
-      std::chrono::steady_clock::time_point deadline);
+      std::chrono::steady_clock::time_point deadline, const LogFields& log = {});
 
   // Like Kusto's `.clear cluster cache external-artifacts`: forgets the cached downloads of
   // `urls` (matched without their query strings; all when empty) and their unpacked bundles.
@@ -116,7 +118,8 @@ class ArtifactService {
  private:
   void Worker();
   Status Unpack(const PlannedArtifact& artifact, const std::string& file, const std::string& sha256,
-                const WheelTarget& target, const std::string& site, BundleManifest& manifest);
+                const WheelTarget& target, const std::string& site, BundleManifest& manifest,
+                const LogFields& log);
 
   ArtifactsConfig config_;
   std::string dir_;

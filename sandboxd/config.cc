@@ -104,7 +104,8 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "drain_timeout_s",
                                          "launcher_timeout_s",
                                          "metrics_listen",
-                                         "user"};
+                                         "user",
+                                         "log_format"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};
@@ -136,6 +137,7 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
     Read(doc, "launcher_timeout_s", config.launcher_timeout_s);
     Read(doc, "metrics_listen", config.metrics_listen);
     Read(doc, "user", config.user);
+    Read(doc, "log_format", config.log_format);
     Read(doc, "zygotes", config.zygotes);
     Read(doc, "zygote_module_dir", config.zygote_module_dir);
     if (doc.contains("max_spill_mb"))
@@ -167,6 +169,11 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
   if (config.memfd_noexec_seal != "auto" && config.memfd_noexec_seal != "off")
     return {ErrorCode::kInternal, path + ": memfd_noexec_seal must be \"auto\" or \"off\", not \"" +
                                       config.memfd_noexec_seal + "\""};
+  if (!config.log_format.empty() && config.log_format != "text" && config.log_format != "json" &&
+      config.log_format != "journald")
+    return {ErrorCode::kInternal,
+            path + ": log_format must be \"text\", \"json\" or \"journald\", not \"" +
+                config.log_format + "\""};
   if (config.max_sandboxes == 0)
     return {ErrorCode::kInternal, path + ": max_sandboxes must be at least 1"};
   if (config.client_write_timeout_ms == 0)

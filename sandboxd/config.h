@@ -77,6 +77,9 @@ struct NodeConfig {
   // (a zygote's start, 120 s, and its steps): a launcher that misses it is wedged, and is
   // restarted (launcher.h).
   std::uint64_t launcher_timeout_s = 180;
+  // "text", "json" or "journald" (log_sinks.h); empty: journald when stderr is the journal,
+  // else text. The --log-format flag wins.
+  std::string log_format;
   // "host:port" of the Prometheus endpoint (GET /metrics); empty: none.
   std::string metrics_listen;
   // The user the daemon drops to once it holds what needs root (privilege_drop.h); a root

@@ -135,6 +135,7 @@ struct Execution::PreparedLaunch {
   UniqueFd write_ends[4];
   UniqueFd read_ends[4];
   Clock::time_point start, end;
+  LogFields log;  // for the lines of the launch thread, which must not read request_
 };
 
 void Execution::Launch(LaunchOptions options, std::function<void(Status)> launched,
@@ -145,6 +146,8 @@ void Execution::Launch(LaunchOptions options, std::function<void(Status)> launch
         self->on_idle_exit_ = std::move(on_idle_exit);
         self->launching_ = true;
         auto prepared = std::make_shared<PreparedLaunch>();
+        prepared->log = self->LogContext();
+        if (prepared->log.request_id.empty()) prepared->log.request_id = options.request_id;
         if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
           return self->LaunchDone(launched, s, *prepared);
         asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
@@ -172,24 +175,25 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   ZygoteHealth& zygotes = *services_.zygote_health;
   if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
     SetSandboxCommand(request, false);
-  spdlog::debug("sandbox {}: launching{}", sandbox_id_,
-                request.from_zygote() ? " from its image's zygote" : "");
+  LogWith(prepared.log, spdlog::level::debug, "sandbox {}: launching{}", sandbox_id_,
+          request.from_zygote() ? " from its image's zygote" : "");
   bool zygote_failed = false;
   auto sandbox = services_.launcher->Launch(request, prepared.fds, &zygote_failed);
   if (request.from_zygote() && sandbox.ok()) zygotes.RecordSuccess(image_.name);
   if (zygote_failed) {
     const auto backoff =
         zygotes.RecordFailure(image_.name, sandbox.status().message(), Clock::now());
-    spdlog::warn(
-        "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start without "
-        "one (each starts its own interpreter: ~0.4 s of CPU more per request)",
-        image_.name, sandbox.status().message(), backoff.count());
+    LogWith(prepared.log, spdlog::level::warn,
+            "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
+            "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
+            image_.name, sandbox.status().message(), backoff.count());
     SetSandboxCommand(request, false);
     sandbox = services_.launcher->Launch(request, prepared.fds);
   }
   prepared.end = Clock::now();
   if (!sandbox.ok())
-    spdlog::warn("sandbox {}: not launched: {}", sandbox_id_, sandbox.status().message());
+    LogWith(prepared.log, spdlog::level::warn, "sandbox {}: not launched: {}", sandbox_id_,
+            sandbox.status().message());
   return sandbox;
 }
 
@@ -572,10 +576,10 @@ void Execution::MaybeFinish() {
       // What a single read now would find (the daemon once judged on exactly that).
       int waiting = 0;
       ::ioctl(status_pipe_->native_handle(), FIONREAD, &waiting);
-      spdlog::debug(
-          "sandbox {}: init's exit and its streams' EOF came before its status pipe's EOF ({} "
-          "report bytes read, {} in the pipe)",
-          sandbox_id_, status_.bytes_read(), waiting);
+      LogWith(LogContext(), spdlog::level::debug,
+              "sandbox {}: init's exit and its streams' EOF came before its status pipe's EOF ({} "
+              "report bytes read, {} in the pipe)",
+              sandbox_id_, status_.bytes_read(), waiting);
     }
     return;
   }
@@ -651,17 +655,18 @@ void Execution::Finish(Answer answer) {
     unsigned open_streams = 0;
     for (const auto& stream : streams_) open_streams += stream->eof ? 0U : 1U;
     const auto& message = answer.message;
-    spdlog::debug(
-        "request '{}' (sandbox {}): answered {}; {}; init {}, {} output streams open, status "
-        "report {} bytes{}{}",
-        request_.request_id, sandbox_id_,
-        message.has_error() ? std::string(proto::ErrorCode_Name(message.error().code())) + ": " +
-                                  message.error().message()
-                            : std::string("OK"),
-        sealed_at_done_ ? "at the runner's done" : "after the sandbox ended",
-        !launch_status_.ok() ? "never launched" : (exited_ ? "exited" : "running"), open_streams,
-        status_.bytes_read(), status_.ended() ? " (pipe at EOF)" : "",
-        kill_reason_ ? "; killed: " + kill_message_ : std::string());
+    LogFields fields = LogContext();
+    fields.code =
+        message.has_error() ? std::string(proto::ErrorCode_Name(message.error().code())) : "OK";
+    LogWith(fields, spdlog::level::debug,
+            "request '{}' (sandbox {}): answered {}; {}; init {}, {} output streams open, status "
+            "report {} bytes{}{}",
+            request_.request_id, sandbox_id_,
+            message.has_error() ? fields.code + ": " + message.error().message() : fields.code,
+            sealed_at_done_ ? "at the runner's done" : "after the sandbox ended",
+            !launch_status_.ok() ? "never launched" : (exited_ ? "exited" : "running"),
+            open_streams, status_.bytes_read(), status_.ended() ? " (pipe at EOF)" : "",
+            kill_reason_ ? "; killed: " + kill_message_ : std::string());
   }
   // Exactly one answer, whichever path gets here first.
   if (auto done = std::exchange(done_, nullptr)) done(std::move(answer));
@@ -687,6 +692,14 @@ proto::Stats Execution::CollectStats() {
   stats.set_wall_seconds(Seconds(Clock::now() - request_.received));
   stats.set_bytes_in(request_.input_bytes);
   return stats;
+}
+
+LogFields Execution::LogContext() const {
+  LogFields fields;
+  fields.request_id = request_.request_id;
+  fields.image = image_.name;
+  fields.sandbox = sandbox_id_;
+  return fields;
 }
 
 Answer Execution::Failure(ErrorCode code, const std::string& message, const proto::Stats& stats) {

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "images.h"
 #include "launcher.h"
+#include "log.h"
 #include "runner_events.h"
 #include "sandbox/init_report.h"
 #include "sandboxd.pb.h"
@@ -122,6 +123,7 @@ struct LaunchOptions {
   std::string artifacts_dir;  // empty: an empty Temp folder
   std::string site_dir;       // empty: an empty /sandbox/site
   UniqueFd input_memfd;       // the request's sealed input; empty: filled in at Assign
+  std::string request_id;     // the request a cold start is for, for its log lines (log.h)
 };
 
 // One sandbox and the one request it serves. Launch() starts the sandbox (forked from its image's
@@ -185,6 +187,8 @@ class Execution : public std::enable_shared_from_this<Execution> {
   // Validates the result off the io threads, within the request's deadline, then answers.
   void CheckResultThenFinish(proto::Stats stats);
   Answer Failure(ErrorCode code, const std::string& message, const proto::Stats& stats);
+  // This sandbox's fields for a log line, with its request's id once it has one (on the strand).
+  LogFields LogContext() const;
   proto::Stats CollectStats();
 
   boost::asio::io_context& io_;

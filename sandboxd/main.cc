@@ -1,6 +1,5 @@
 // sandboxd: runs Python UDFs for a query engine, each in a fresh, confined sandbox.
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -21,6 +20,7 @@
 #include "config.h"
 #include "instance_lock.h"
 #include "launcher.h"
+#include "log_sinks.h"
 #include "metrics_endpoint.h"
 #include "privilege_drop.h"
 #include "root_helper.h"
@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   bool no_seccomp = false;
   bool no_zygotes = false;
   std::string log_level = "info";
+  std::optional<std::string> log_format;
   std::optional<std::string> socket, images_dir, runtime_dir, cgroup_root, cgroup_group,
       seccomp_policy, memfd_noexec_seal;
   std::optional<unsigned> max_sandboxes, max_queue, warm_sandboxes, max_connections,
@@ -153,11 +154,18 @@ int main(int argc, char** argv) {
   app.add_flag("--no-cgroups", no_cgroups, "development only: no cgroup limits");
   app.add_flag("--no-seccomp", no_seccomp, "development only: no syscall filter");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--log-format", log_format,
+                 "text, json (one object per line) or journald (native fields); default: journald "
+                 "when stderr is the journal, else text")
+      ->check(CLI::IsMember({"text", "json", "journald"}));
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("sandboxd"));
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern(foreground ? "%Y-%m-%dT%H:%M:%S.%e %l %v" : "%l %v");
+  // The format the flag names, else the default until the config file may name another.
+  const auto use_log_format = [&](LogFormat format) {
+    spdlog::set_default_logger(MakeLogger(format, STDERR_FILENO, foreground));
+    spdlog::set_level(spdlog::level::from_str(log_level));
+  };
+  use_log_format(log_format ? *ParseLogFormat(*log_format) : DefaultLogFormat());
 
   if (std::filesystem::exists(config_path) || app.count("--config") > 0) {
     if (Status s = LoadConfigFile(config_path, config); !s.ok()) {
@@ -165,6 +173,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!log_format && !config.log_format.empty())
+    use_log_format(*ParseLogFormat(config.log_format));  // LoadConfigFile checked the name
   if (socket) config.socket_path = *socket;
   if (images_dir) config.images_dir = *images_dir;
   if (runtime_dir) config.runtime_dir = *runtime_dir;

@@ -19,6 +19,7 @@
 
 #include "frame_writer.h"
 #include "input_spill.h"
+#include "log.h"
 #include "request.h"
 #include "sandboxd/framing.h"
 #include "service.h"
@@ -59,6 +60,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // made there.
   void Send(Answer answer) {
     server_.metrics().RecordAnswer(answer.message);
+    if (const auto& message = answer.message; !message.request_id().empty()) {
+      LogFields fields = PeerFields(message.request_id());
+      fields.code = message.has_error() ? proto::ErrorCode_Name(message.error().code()) : "OK";
+      LogWith(fields, spdlog::level::debug, "request '{}': answered {}", message.request_id(),
+              fields.code);
+    }
     server_.CountUnsentAnswers(1);  // until Queue has it in the writer's count
     asio::dispatch(socket_.get_executor(),
                    [self = shared_from_this(), answer = std::move(answer)]() mutable {
@@ -117,15 +124,32 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // A log line this client caused: rate-limited per peer uid (peer_log_limiter.h), and the first
-  // line through after a pause says how many were dropped.
+  // line through after a pause says how many were dropped. It carries the peer's uid and pid and,
+  // for a line about one request, that request's id (log.h).
   template <typename... Args>
-  void PeerLog(spdlog::level::level_enum level, fmt::format_string<Args...> format,
-               Args&&... args) {
+  void PeerLog(const std::string& request_id, spdlog::level::level_enum level,
+               fmt::format_string<Args...> format, Args&&... args) {
     if (!spdlog::should_log(level)) return;
     const auto suppressed = peer_log_->Admit(cred_.uid);
     if (!suppressed) return;
-    spdlog::log(level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
-                SuppressedNote(*suppressed, cred_.uid));
+    LogWith(PeerFields(request_id), level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
+            SuppressedNote(*suppressed, cred_.uid));
+  }
+  template <typename... Args>
+  void PeerLog(spdlog::level::level_enum level, fmt::format_string<Args...> format,
+               Args&&... args) {
+    PeerLog(std::string(), level, format, std::forward<Args>(args)...);
+  }
+
+  // The fields of a line about this peer (and one of its requests, if `request_id` is not empty).
+  // A request's debug lines (accepted, answered) use them without PeerLog's limit: they follow the
+  // requests the daemon took, which its queue bounds, and at debug level every one is wanted.
+  LogFields PeerFields(const std::string& request_id) const {
+    LogFields fields;
+    fields.request_id = request_id;
+    fields.peer_uid = cred_.uid;
+    fields.peer_pid = cred_.pid;
+    return fields;
   }
 
   // Keeps the server's count of unsent answers in step with the writer's queue.
@@ -138,7 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Queue(Answer answer) {
     server_.CountUnsentAnswers(-1);  // Send's count; the writer's queue counts from here
     if (closed_ || closing_) {
-      PeerLog(spdlog::level::info,
+      PeerLog(answer.message.request_id(), spdlog::level::info,
               "answer to request '{}' not delivered: the client's connection is closed",
               answer.message.request_id());
       return;
@@ -150,7 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const Status pushed = writer_.Push(payload, std::move(answer.fds));
     CountUnsent();
     if (const Status& s = pushed; !s.ok()) {
-      PeerLog(spdlog::level::warn,
+      PeerLog(answer.message.request_id(), spdlog::level::warn,
               "closing the connection of pid {} (uid {}): {}; answer to request '{}' dropped",
               cred_.pid, cred_.uid, s.message(), answer.message.request_id());
       return OnClosed();
@@ -345,6 +369,16 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
     prepared->in_flight = server_.TrackRequest();
     prepared->active = server_.active_requests().Add(id, prepared->image.name, prepared->received);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      LogFields fields = PeerFields(id);
+      fields.image = prepared->image.name;
+      LogWith(fields, spdlog::level::debug, "request '{}': accepted (image {}, {} input bytes{}{})",
+              id, prepared->image.name, prepared->input_bytes,
+              request.external_artifacts().empty()
+                  ? std::string()
+                  : fmt::format(", {} artifacts", request.external_artifacts().size()),
+              request.debug() ? ", debug" : "");
+    }
     std::vector<PlannedArtifact> artifacts;
     if (!request.external_artifacts().empty()) {
       // The callout policy decides before any connection (and before a debug answer).
@@ -357,7 +391,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!planned.ok())
         return Send(ErrorAnswer(id, planned.status().code(), planned.status().message()));
       if (Status s = service->CheckPolicy(*planned); !s.ok()) {
-        PeerLog(spdlog::level::info, "request '{}': {}", id, s.message());
+        PeerLog(id, spdlog::level::info, "request '{}': {}", id, s.message());
         return Send(ErrorAnswer(id, s.code(), s.message()));
       }
       artifacts = std::move(*planned);
@@ -376,7 +410,8 @@ class Session : public std::enable_shared_from_this<Session> {
           asio::post(self->socket_.get_executor(), [self, shared, artifacts, id,
                                                     spilled = std::move(spilled)]() mutable {
             if (!spilled.ok()) {
-              spdlog::warn("request '{}': {}", id, spilled.status().message());
+              self->PeerLog(id, spdlog::level::warn, "request '{}': {}", id,
+                            spilled.status().message());
               return self->Send(
                   ErrorAnswer(id, spilled.status().code(), spilled.status().message()));
             }
@@ -404,8 +439,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto self = shared_from_this();
     const std::string rootfs = shared->image.rootfs;
     shared->SetPhase(RequestPhase::kFetching);
+    LogFields log = PeerFields(id);
+    log.image = shared->image.name;
     const bool queued = service->Submit(
-        std::move(artifacts), rootfs, deadline,
+        std::move(artifacts), rootfs, deadline, std::move(log),
         [self, shared, id, spill](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
           if (!ready.ok())
             return self->Send(ErrorAnswer(id, ready.status().code(), ready.status().message()));
@@ -475,6 +512,7 @@ class Session : public std::enable_shared_from_this<Session> {
       options.artifacts_dir = shared->artifacts_dir;
       options.site_dir = shared->site_dir;
       options.input_memfd.reset(::fcntl(shared->input_memfd.get(), F_DUPFD_CLOEXEC, 0));
+      options.request_id = shared->request_id;
       execution->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
       execution->Assign(std::move(*shared), finish(key));
     };

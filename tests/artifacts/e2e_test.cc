@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -42,6 +44,13 @@ std::vector<std::string> Tokens(const std::string& url) {
   std::string plain(decoded, static_cast<std::size_t>(n));
   curl_free(decoded);
   return {raw, plain};
+}
+
+// Whether `text` holds a SAS signature's value anywhere (`sig=` followed by anything but the
+// redaction mark).
+bool HoldsSignature(const std::string& text) {
+  static const std::regex kSignature("sig=(?!<redacted>)", std::regex::icase);
+  return std::regex_search(text, kSignature);
 }
 
 class ArtifactsE2E : public ::testing::Test {
@@ -94,6 +103,7 @@ class ArtifactsE2E : public ::testing::Test {
   void TearDown() override {
     // SAS tokens are secrets: never in the daemon's log nor in anything it answered.
     const std::string log = daemon_->Log();
+    EXPECT_FALSE(HoldsSignature(log)) << "the daemon logged a sig= value";
     for (const auto& url : urls_) {
       for (const auto& token : Tokens(url)) {
         EXPECT_EQ(log.find(token), std::string::npos) << "the daemon logged a token";
@@ -117,9 +127,10 @@ class ArtifactsE2E : public ::testing::Test {
 
   ExecuteOutcome Run(const std::string& schema, const std::string& script,
                      std::map<std::string, std::string> artifacts, Table input = Table(),
-                     const ArtifactDaemon* daemon = nullptr) {
+                     const ArtifactDaemon* daemon = nullptr, const std::string& request_id = "") {
     Client client = (daemon != nullptr ? daemon : daemon_)->Connect();
     Request request;
+    request.request_id = request_id;
     request.output_schema = schema;
     request.script = script;
     request.external_artifacts = std::move(artifacts);
@@ -443,6 +454,44 @@ TEST_F(ArtifactsE2E, PolicyDeniesNamingTheArtifactNeverTheToken) {
                                  "/devstoreaccount1/python/notes.txt"}});
   ASSERT_FALSE(http.ok());
   EXPECT_EQ(http.error().code, ErrorCode::kArtifactDenied) << http.error().ToString();
+}
+
+// Issue 12: a daemon logging JSON lines at debug level: every line parses, the lines about an
+// artifact carry their request's id, and no line holds a signature (nor any part of a token).
+TEST_F(ArtifactsE2E, JsonLogCarriesRequestIdsAndNoToken) {
+  auto json = ArtifactDaemon::Start(dir_ + "/json-log", artifacts_, {"--log-format", "json"}, true);
+  ASSERT_NE(json, nullptr);
+  const std::string script = "result = pd.DataFrame({'x': [open('Temp/j.txt').read()]})";
+  const auto url = Upload("python", "j.txt", "json log");
+  auto fetched = Run("typeof(x:string)", script, {{"j.txt", url}}, Table(), json.get(), "art-ok");
+  ASSERT_TRUE(fetched.ok()) << fetched.error().ToString();
+  auto forged = Run("typeof(x:string)", script,
+                    {{"j.txt", Url("python", "j.txt", "2099-01-01T00:00:00Z", /*tamper=*/true)}},
+                    Table(), json.get(), "art-forged");
+  ASSERT_FALSE(forged.ok());
+  auto denied = Run("typeof(x:string)", script, {{"j.txt", Upload("private", "j.txt", "no")}},
+                    Table(), json.get(), "art-denied");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(denied.error().code, ErrorCode::kArtifactDenied);
+
+  const std::string log = json->Log();
+  EXPECT_FALSE(HoldsSignature(log)) << log;
+  for (const auto& u : urls_) {
+    for (const auto& token : Tokens(u)) EXPECT_EQ(log.find(token), std::string::npos);
+  }
+  std::map<std::string, unsigned> artifact_lines;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const auto parsed = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << "not a JSON line: " << line;
+    const std::string message = parsed.value("message", "");
+    if (message.find("artifact '") == std::string::npos) continue;
+    EXPECT_TRUE(parsed.contains("request_id")) << line;
+    ++artifact_lines[parsed.value("request_id", "")];
+  }
+  EXPECT_GE(artifact_lines["art-ok"], 1U) << log;      // downloaded
+  EXPECT_GE(artifact_lines["art-forged"], 1U) << log;  // HTTP 403
+  EXPECT_GE(artifact_lines["art-denied"], 1U) << log;  // the policy's refusal
 }
 
 TEST_F(ArtifactsE2E, ExpiredAndForgedTokensAreRefusedEvenWhenCached) {

@@ -383,6 +383,35 @@ if [ "$drain_ran" = 1 ]; then
   [ "$rc" = 0 ] || sed 's/^/    /' "$run/drain.out"
 fi
 
+# --- structured journal (issue 12) --------------------------------------------------------------
+# Under systemd, stderr is the journal's stream (JOURNAL_STREAM), so the daemon logs natively: its
+# lines about a request carry SANDBOXD_REQUEST_ID. At debug level, from a drop-in, since a request
+# that goes well writes no line at info.
+journal_fields_checks() {
+  local exec_start id=nspawn-journal-$SANDBOXD_NSPAWN_ID entries
+  exec_start=$(grep -m1 '^ExecStart=' "$root$unit_path")
+  c sh -c "mkdir -p /run/systemd/system/sandboxd.service.d && printf '[Service]\nExecStart=\n%s --log-level debug\n' '$exec_start' >/run/systemd/system/sandboxd.service.d/50-test-debug.conf && systemctl daemon-reload"
+  T=120 c systemctl start sandboxd
+  T=120 c sandboxctl run --request-id "$id" --schema 'typeof(*)' --range 'x from 1 to 2 step 1' \
+    --format csv --script-text 'result = df' >/dev/null 2>&1
+  entries=$(c journalctl -u sandboxd --no-pager -o json "SANDBOXD_REQUEST_ID=$id")
+  # Each entry: a request line with its id in MESSAGE, the daemon's identifier and a priority.
+  check "journal: $(grep -c . <<<"$entries") entries with SANDBOXD_REQUEST_ID=$id (journalctl -o json)" \
+    python3 -c '
+import json, sys
+entries = [json.loads(line) for line in sys.stdin if line.strip()]
+wanted = sys.argv[1]
+assert len(entries) >= 3, entries
+assert all(e["SANDBOXD_REQUEST_ID"] == wanted and e["SYSLOG_IDENTIFIER"] == "sandboxd" and
+           e["PRIORITY"] == "7" for e in entries), entries
+assert any(wanted in e["MESSAGE"] and e.get("SANDBOXD_CODE") == "OK" for e in entries), entries
+assert any(e.get("SANDBOXD_IMAGE") and e.get("SANDBOXD_SANDBOX") for e in entries), entries
+' "$id" <<<"$entries"
+  c sh -c 'rm -rf /run/systemd/system/sandboxd.service.d && systemctl daemon-reload'
+  T=120 c systemctl stop sandboxd
+}
+[ "$requests_ok" = 1 ] && journal_fields_checks
+
 echo
 say "daemon journal (last lines):"
 journal | tail -n "$([ "$failures" = 0 ] && echo 12 || echo 40)" | sed 's/^/    /'

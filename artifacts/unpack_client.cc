@@ -181,6 +181,7 @@ StatusOr<BundleManifest> RunUnpackHelper(const std::string& helper, const Artifa
                                    "--timeout-s",
                                    std::to_string(config.unpack_timeout_s)};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   char* envp[] = {nullptr};

@@ -281,8 +281,10 @@ TEST_F(BundleTest, TheConfinedHelperDecidesEverySeedBundleAsInProcess) {
     fs::remove_all(out_);
     fs::create_directories(out_);
     auto in_process = Extract(name);
-    auto helped = RunUnpackHelper(::sandboxd::test_paths::kUnpackHelper, config, dir_ + "/" + name,
-                                  name, WheelTarget{}, root_ + "/helped-" + name);
+    const std::string archive = (fs::path(dir_) / name).string();
+    const std::string tree = (fs::path(root_) / ("helped-" + name)).string();
+    auto helped = RunUnpackHelper(::sandboxd::test_paths::kUnpackHelper, config, archive, name,
+                                  WheelTarget{}, tree);
     ASSERT_EQ(helped.ok(), in_process.ok())
         << (helped.ok() ? in_process.status().message() : helped.status().message());
     if (in_process.ok()) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,25 @@ Status CopyTree(int src_fd, int dst_fd, const BundleLimits& limits, TreeCount& c
   return result;
 }
 
+// The helper's keeper ends on SIGTERM after killing and reaping its worker; a keeper that does not
+// within the grace is killed (its worker then dies too, by its parent-death signal).
+constexpr int kHelperTimedOut = 124;  // unpack_confinement.h kUnpackTimedOut
+constexpr int kHelperGraceMs = 5000;
+
+void EndHelper(int pidfd, pid_t pid) {
+  if (pidfd < 0) {
+    ::kill(pid, SIGKILL);
+    return;
+  }
+  ::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0);
+  pollfd ended{pidfd, POLLIN, 0};
+  int ready = 0;
+  do {
+    ready = ::poll(&ended, 1, kHelperGraceMs);
+  } while (ready < 0 && errno == EINTR);
+  if (ready <= 0) ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+}
+
 }  // namespace
 
 std::string FindUnpackHelper(const std::string& configured) {
@@ -161,6 +181,7 @@ StatusOr<BundleManifest> RunUnpackHelper(const std::string& helper, const Artifa
                                    "--timeout-s",
                                    std::to_string(config.unpack_timeout_s)};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   char* envp[] = {nullptr};
@@ -189,6 +210,8 @@ StatusOr<BundleManifest> RunUnpackHelper(const std::string& helper, const Artifa
     return Status(ErrorCode::kInternal,
                   "cannot start the unpack helper " + helper + ": " + std::strerror(spawned));
   reply_write.reset();
+  // The pid stays the helper's until this thread reaps it; the pidfd says when it has ended.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
   std::string reply;
   bool timed_out = false;
@@ -213,11 +236,14 @@ StatusOr<BundleManifest> RunUnpackHelper(const std::string& helper, const Artifa
     reply.append(buffer, static_cast<std::size_t>(n));
     if (reply.size() > kMaxReplyBytes) break;
   }
-  if (timed_out || reply.size() > kMaxReplyBytes) ::kill(pid, SIGKILL);
+  if (timed_out || reply.size() > kMaxReplyBytes) EndHelper(pidfd.get(), pid);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  ::kill(-pid, SIGKILL);  // anything the helper left behind in its process group
+  // The helper's keeper reaps its worker before it ends, and the worker is the init of its own
+  // pid namespace with fork refused: nothing of the helper is left once the keeper is reaped.
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kHelperTimedOut && reply.empty())
+    timed_out = true;
   const std::string who = "artifact '" + artifact_name + "'";
   if (timed_out)
     return Status(ErrorCode::kArtifactFailed,

@@ -4,8 +4,12 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -261,6 +266,176 @@ TEST_F(BundleTest, AResidentWriterLeftByTheHelperNeverReachesTheTree) {
   EXPECT_EQ(st.st_uid, 0U);
   EXPECT_EQ(st.st_mode & 07777, 0644U);
   EXPECT_FALSE(fs::exists(out_ + "/tree.helper"));  // the helper's own folder is gone
+}
+
+// The helper under its confinement (namespaces, no capabilities, Landlock, seccomp) decides
+// every seed bundle as ExtractBundle does in this process, and writes the same tree.
+TEST_F(BundleTest, TheConfinedHelperDecidesEverySeedBundleAsInProcess) {
+  ArtifactsConfig config;
+  config.bundle = limits_;
+  int compared = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(".zip") && !name.ends_with(".whl")) continue;
+    SCOPED_TRACE(name);
+    fs::remove_all(out_);
+    fs::create_directories(out_);
+    auto in_process = Extract(name);
+    const std::string archive = (fs::path(dir_) / name).string();
+    const std::string tree = (fs::path(root_) / ("helped-" + name)).string();
+    auto helped = RunUnpackHelper(::sandboxd::test_paths::kUnpackHelper, config, archive, name,
+                                  WheelTarget{}, tree);
+    ASSERT_EQ(helped.ok(), in_process.ok())
+        << (helped.ok() ? in_process.status().message() : helped.status().message());
+    if (in_process.ok()) {
+      EXPECT_EQ(helped->ToJson(), in_process->ToJson());
+      EXPECT_EQ(helped->files, in_process->files);
+    } else {
+      EXPECT_EQ(helped.status().code(), ErrorCode::kArtifactFailed);
+      EXPECT_NE(helped.status().message().find(in_process.status().message()), std::string::npos)
+          << helped.status().message() << " vs " << in_process.status().message();
+    }
+    ++compared;
+  }
+  EXPECT_GE(compared, 30);
+}
+
+// Runs the helper's test-only --self-check mode (the same confinement, then probes instead of
+// unpacking) and returns its report and wait status.
+struct SelfCheck {
+  nlohmann::json report;
+  int status = 0;
+};
+
+SelfCheck RunSelfCheck(const std::string& archive, const std::string& out_dir,
+                       const std::string& mode) {
+  int reply[2];
+  EXPECT_EQ(::pipe2(reply, O_CLOEXEC), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int in = ::open(archive.c_str(), O_RDONLY);
+    const int out = ::open(out_dir.c_str(), O_RDONLY | O_DIRECTORY);
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (in < 0 || out < 0 || null < 0 || ::dup2(in, 0) < 0 || ::dup2(reply[1], 1) < 0 ||
+        ::dup2(null, 2) < 0 || ::dup2(out, 3) < 0)
+      ::_exit(120);
+    ::execl(::sandboxd::test_paths::kUnpackHelper, "sandboxd-unpack", "--uid", "65534", "--gid",
+            "65534", "--self-check", mode.c_str(), "--timeout-s", "60", nullptr);
+    ::_exit(121);
+  }
+  ::close(reply[1]);
+  std::string text;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = ::read(reply[0], buffer, sizeof(buffer))) > 0) text.append(buffer, n);
+  ::close(reply[0]);
+  SelfCheck result;
+  EXPECT_EQ(::waitpid(pid, &result.status, 0), pid);
+  const auto doc = nlohmann::json::parse(text, nullptr, false);
+  EXPECT_TRUE(doc.is_object() && doc.value("ok", false) && doc.contains("self_check")) << text;
+  if (doc.is_object() && doc.contains("self_check")) result.report = doc["self_check"];
+  std::cout << "  self-check (" << mode << "): " << text;
+  return result;
+}
+
+class ConfinedHelperTest : public BundleTest {
+ protected:
+  void SetUp() override {
+    BundleTest::SetUp();
+    if (::geteuid() == 0) {
+      ASSERT_EQ(::chown(out_.c_str(), 65534, 65534), 0);
+    }
+    check_ = RunSelfCheck(dir_ + "/model.zip", out_, "1");
+    ASSERT_TRUE(WIFEXITED(check_.status) && WEXITSTATUS(check_.status) == 0) << check_.status;
+  }
+  int Probe(const char* name) { return check_.report.value(name, -1); }
+  SelfCheck check_;
+};
+
+TEST_F(ConfinedHelperTest, ItStillWritesBeneathItsOutputFolderAndIsInitOfItsOwnPidNamespace) {
+  EXPECT_EQ(Probe("create_in_output"), 0);
+  EXPECT_TRUE(fs::exists(out_ + "/probe.txt"));
+  EXPECT_EQ(Probe("pid"), 1);
+  EXPECT_EQ(check_.report.value("rlimit_as", 0ULL), 1ULL << 30);
+}
+
+TEST_F(ConfinedHelperTest, ItCannotOpenTheHostsFiles) {
+  EXPECT_EQ(Probe("open_etc_passwd"), EACCES);  // seccomp: no path from the root or the cwd
+  EXPECT_EQ(Probe("openat_absolute"), ENOENT);  // its root is an empty tmpfs
+  EXPECT_EQ(Probe("openat_dotdot"), EACCES);    // Landlock: nothing above the output folder
+  // Controls: here, both paths reach the file.
+  UniqueFd direct(::open("/etc/passwd", O_RDONLY | O_CLOEXEC));
+  EXPECT_TRUE(direct.valid());
+  UniqueFd out(::open(out_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd climbed(
+      ::openat(out.get(), "../../../../../../../../../../etc/passwd", O_RDONLY | O_CLOEXEC));
+  EXPECT_TRUE(climbed.valid());
+}
+
+TEST_F(ConfinedHelperTest, ItCannotOpenASocket) {
+  EXPECT_EQ(Probe("socket"), EACCES);
+  EXPECT_EQ(Probe("socket_unix"), EACCES);
+  UniqueFd inet(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd unix_socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_TRUE(inet.valid() && unix_socket.valid());
+}
+
+TEST_F(ConfinedHelperTest, ItCannotFork) {
+  EXPECT_EQ(Probe("fork"), EPERM);
+  EXPECT_EQ(Probe("rlimit_nproc"), 1);
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+}
+
+TEST_F(ConfinedHelperTest, ItHasNoCapabilities) {
+  EXPECT_EQ(Probe("capabilities"), 0);
+  if (::geteuid() != 0) return;  // the control needs root
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  ASSERT_EQ(::syscall(SYS_capget, &header, data), 0);
+  EXPECT_NE(data[0].effective, 0U);
+}
+
+TEST_F(ConfinedHelperTest, ASyscallOutsideTheAllowListKillsItWithSigsys) {
+  auto killed = RunSelfCheck(dir_ + "/model.zip", out_, "ptrace");
+  ASSERT_TRUE(WIFSIGNALED(killed.status)) << killed.status;
+  EXPECT_EQ(WTERMSIG(killed.status), SIGSYS);
+  // Control: the same call outside the helper works.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0 ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// A helper that hangs (the test-only --test-hang mode, after the same confinement) is ended at
+// the timeout, and nothing of it is left: its keeper and its worker are both gone when
+// RunUnpackHelper returns.
+TEST_F(BundleTest, AHangingHelperIsEndedAtItsTimeoutAndLeavesNoProcess) {
+  const std::string marker = "hang-" + std::to_string(::getpid()) + ".zip";
+  const std::string helper = root_ + "/hanging-helper.sh";
+  std::ofstream(helper) << "#!/bin/sh\nexec " << ::sandboxd::test_paths::kUnpackHelper
+                        << " \"$@\" --test-hang 1\n";
+  ::chmod(helper.c_str(), 0755);
+  ArtifactsConfig config;
+  config.bundle = limits_;
+  config.unpack_timeout_s = 1;
+  auto made =
+      RunUnpackHelper(helper, config, dir_ + "/model.zip", marker, WheelTarget{}, out_ + "/tree");
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), ErrorCode::kArtifactFailed);
+  EXPECT_NE(made.status().message().find("unpacking took longer than 1 s"), std::string::npos)
+      << made.status().message();
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::stringstream text;
+    text << cmdline.rdbuf();
+    EXPECT_EQ(text.str().find(marker), std::string::npos)
+        << "left behind: pid " << entry.path().filename();
+  }
 }
 
 TEST(WheelTags, Compatibility) {

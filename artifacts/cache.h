@@ -22,6 +22,14 @@
 
 namespace sandboxd {
 
+// What one cache did since the daemon started (ArtifactService::cache_stats, the metrics).
+struct ArtifactCacheCounts {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t bytes = 0;  // what it holds now
+};
+
 class DownloadCache {
  public:
   DownloadCache(std::string dir, std::uint64_t capacity);

@@ -100,15 +100,9 @@ class ArtifactService {
   // What the caches did since the daemon started, for the metrics endpoint. A download is a hit
   // when the server answered 304 to its cached ETag, a miss when it sent the body; a bundle is a
   // hit when its unpacked tree was cached.
-  struct CacheCounts {
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
-    std::uint64_t evictions = 0;
-    std::uint64_t bytes = 0;
-  };
   struct CacheStats {
-    CacheCounts downloads;
-    CacheCounts bundles;
+    ArtifactCacheCounts downloads;
+    ArtifactCacheCounts bundles;
   };
   CacheStats cache_stats();
 

@@ -107,7 +107,7 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   out += fmt::format("sandboxd_launcher_restarts_total {}\n", gauges.launcher_restarts);
 
   auto per_cache = [&](const char* name, const char* type, const char* help,
-                       std::uint64_t ArtifactCacheSample::*field) {
+                       std::uint64_t ArtifactCacheCounts::*field) {
     family(name, type, help);
     for (const auto& [cache, sample] : gauges.artifact_caches)
       out += fmt::format("{}{{cache=\"{}\"}} {}\n", name, Escaped(cache), sample.*field);
@@ -115,15 +115,15 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   per_cache("sandboxd_artifact_cache_hits_total", "counter",
             "Artifacts served from the cache: a download the server answered 304 to its ETag, "
             "or a bundle whose unpacked tree was cached.",
-            &ArtifactCacheSample::hits);
+            &ArtifactCacheCounts::hits);
   per_cache("sandboxd_artifact_cache_misses_total", "counter",
             "Artifacts not in the cache: downloaded whole, or unpacked afresh.",
-            &ArtifactCacheSample::misses);
+            &ArtifactCacheCounts::misses);
   per_cache("sandboxd_artifact_cache_evictions_total", "counter",
             "Cache entries removed to stay within the cache's capacity.",
-            &ArtifactCacheSample::evictions);
+            &ArtifactCacheCounts::evictions);
   per_cache("sandboxd_artifact_cache_bytes", "gauge", "Bytes the cache holds.",
-            &ArtifactCacheSample::bytes);
+            &ArtifactCacheCounts::bytes);
   return out;
 }
 

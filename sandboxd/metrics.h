@@ -11,17 +11,10 @@
 #include <mutex>
 #include <string>
 
+#include "cache.h"
 #include "sandboxd.pb.h"
 
 namespace sandboxd {
-
-// One artifact cache's counts since the daemon started (ArtifactService::cache_stats).
-struct ArtifactCacheSample {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t evictions = 0;
-  std::uint64_t bytes = 0;
-};
 
 // Read at scrape time.
 struct MetricsGauges {
@@ -32,7 +25,7 @@ struct MetricsGauges {
   unsigned launcher_restarts = 0;
   // By cache: "downloads" (artifact files, revalidated by ETag) and "bundles" (unpacked trees).
   // Zero until the first request with artifacts starts the artifact service.
-  std::map<std::string, ArtifactCacheSample> artifact_caches = {{"downloads", {}}, {"bundles", {}}};
+  std::map<std::string, ArtifactCacheCounts> artifact_caches = {{"downloads", {}}, {"bundles", {}}};
 };
 
 class Metrics {

@@ -863,11 +863,8 @@ MetricsGauges Server::SampleGauges() {
   std::lock_guard lock(artifacts_mu_);
   if (artifacts_) {
     const auto stats = artifacts_->cache_stats();
-    auto sample = [](const ArtifactService::CacheCounts& counts) {
-      return ArtifactCacheSample{counts.hits, counts.misses, counts.evictions, counts.bytes};
-    };
-    gauges.artifact_caches["downloads"] = sample(stats.downloads);
-    gauges.artifact_caches["bundles"] = sample(stats.bundles);
+    gauges.artifact_caches["downloads"] = stats.downloads;
+    gauges.artifact_caches["bundles"] = stats.bundles;
   }
   return gauges;
 }

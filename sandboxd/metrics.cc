@@ -102,6 +102,12 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   family("sandboxd_sandboxes_ready", "gauge", "Warm sandboxes waiting for a request, by image.");
   for (const auto& [image, ready] : gauges.ready_by_image)
     out += fmt::format("sandboxd_sandboxes_ready{{image=\"{}\"}} {}\n", Escaped(image), ready);
+  family("sandboxd_requests_active", "gauge",
+         "Requests accepted and not yet answered, by image and phase (as sandboxctl status lists "
+         "them).");
+  for (const auto& [key, count] : gauges.requests_by_image_phase)
+    out += fmt::format("sandboxd_requests_active{{image=\"{}\",phase=\"{}\"}} {}\n",
+                       Escaped(key.first), Escaped(key.second), count);
   family("sandboxd_launcher_restarts_total", "counter",
          "Launchers replaced after missing launcher_timeout_s or dying.");
   out += fmt::format("sandboxd_launcher_restarts_total {}\n", gauges.launcher_restarts);

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "cache.h"
 #include "sandboxd.pb.h"
@@ -23,6 +24,8 @@ struct MetricsGauges {
   unsigned max_sandboxes = 0;  // slots
   std::map<std::string, unsigned> ready_by_image;  // warm sandboxes waiting for a request
   unsigned launcher_restarts = 0;
+  // Unanswered requests by (image, phase): "queued", "launching", "running", ... (ActiveRequests).
+  std::map<std::pair<std::string, std::string>, unsigned> requests_by_image_phase;
   // By cache: "downloads" (artifact files, revalidated by ETag) and "bundles" (unpacked trees).
   // Zero until the first request with artifacts starts the artifact service.
   std::map<std::string, ArtifactCacheCounts> artifact_caches = {{"downloads", {}}, {"bundles", {}}};

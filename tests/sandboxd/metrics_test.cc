@@ -2,7 +2,9 @@
 // (Debian's prometheus package), and its counters move as requests run.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
 
 #include "daemon_fixture.h"
@@ -72,6 +74,42 @@ TEST_F(MetricsTest, TheExpositionPassesPromtoolAndItsCountersMoveWithRequests) {
   EXPECT_EQ(Sample(after, "sandboxd_queue_seconds_count"), 4) << after;
   EXPECT_GT(Sample(after, "sandboxd_output_bytes_total"), 0) << after;
   EXPECT_GE(Sample(after, "sandboxd_sandboxes_ready{image=\"python3.11\"}"), 0) << after;
+}
+
+// A running request is counted by its image and phase while it runs, and no longer once answered.
+TEST_F(MetricsTest, UnansweredRequestsAreCountedByImageAndPhase) {
+  const std::string beacon = BeaconName("metrics-");
+  auto running = std::async(std::launch::async, [this, &beacon] {
+    Client client = daemon_->Connect();
+    Request request;
+    request.output_schema = "typeof(released:bool)";
+    request.script = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n" +
+                     BeaconPython(beacon) +
+                     "released = signal.sigtimedwait({signal.SIGUSR1}, 120) is not None\n"
+                     "result = pd.DataFrame({'released': [released]})\n";
+    return client.Execute(request);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return !ProcessesNamed(beacon).empty(); }, std::chrono::minutes(2)))
+      << "the request's script did not start within 2 minutes";
+  const std::string series = R"(sandboxd_requests_active{image="python3.11",phase="running"})";
+  const std::string during = Scrape();
+  std::string said;
+  EXPECT_TRUE(PromtoolAccepts(during, said)) << said << "\n" << during;
+  EXPECT_EQ(Sample(during, series), 1) << during;
+
+  for (pid_t pid : ProcessesNamed(beacon)) Release(pid);
+  auto outcome = running.get();
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_TRUE(outcome.result().table.view().GetBool(0, 0));
+  // Answered: the request leaves the list as its answer goes out.
+  std::string after;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        after = Scrape();
+        return Sample(after, series) == -1;
+      },
+      std::chrono::seconds(30)))
+      << after;
 }
 
 TEST_F(MetricsTest, OnlyMetricsIsServed) {

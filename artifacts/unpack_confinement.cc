@@ -123,12 +123,16 @@ std::string InstallSeccomp() {
   }
   // openat only relative to a descriptor (the output folder); by path from the root or the
   // working directory it fails with EACCES (libzip asks for /etc/localtime and copes).
+  // What SCMP_A0_32 spells, without its compound literal (a C99 feature clang refuses in C++).
+  const auto dirfd_is = [](scmp_compare op) {
+    return scmp_arg_cmp{
+        .arg = 0, .op = op, .datum_a = static_cast<std::uint32_t>(AT_FDCWD), .datum_b = 0};
+  };
   if (rc == 0)
-    rc = ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-                            SCMP_A0_32(SCMP_CMP_NE, static_cast<std::uint32_t>(AT_FDCWD)));
+    rc = ::seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, dirfd_is(SCMP_CMP_NE));
   if (rc == 0)
-    rc = ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1,
-                            SCMP_A0_32(SCMP_CMP_EQ, static_cast<std::uint32_t>(AT_FDCWD)));
+    rc =
+        ::seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1, dirfd_is(SCMP_CMP_EQ));
   // Harmless errnos rather than a kill for what a library may try and do without: new
   // processes and sockets (a fork also fails on RLIMIT_NPROC, a connection on the empty network
   // namespace).

@@ -83,10 +83,7 @@ TEST_F(MetricsTest, UnansweredRequestsAreCountedByImageAndPhase) {
     Client client = daemon_->Connect();
     Request request;
     request.output_schema = "typeof(released:bool)";
-    request.script = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n" +
-                     BeaconPython(beacon) +
-                     "released = signal.sigtimedwait({signal.SIGUSR1}, 120) is not None\n"
-                     "result = pd.DataFrame({'released': [released]})\n";
+    request.script = ReleasedByTestPython(beacon);
     return client.Execute(request);
   });
   ASSERT_TRUE(WaitUntil([&] { return !ProcessesNamed(beacon).empty(); }, std::chrono::minutes(2)))

@@ -36,10 +36,7 @@ TEST(SecondDaemon, WithTheSameSettingsRefusesToStartAndLeavesTheFirstAlone) {
     Client client = first->Connect();
     Request request;
     request.output_schema = "typeof(released:bool)";
-    request.script = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n" +
-                     BeaconPython(beacon) +
-                     "released = signal.sigtimedwait({signal.SIGUSR1}, 120) is not None\n"
-                     "result = pd.DataFrame({'released': [released]})\n";
+    request.script = ReleasedByTestPython(beacon);
     return client.Execute(request);
   });
   const bool started =

@@ -60,6 +60,15 @@ inline std::string BeaconPython(const std::string& beacon) {
   return "import ctypes\nctypes.CDLL(None).prctl(15, b'" + beacon + "', 0, 0, 0)\n";
 }
 
+// A script for `typeof(released:bool)` that names itself `beacon` and waits (up to 120 s) for the
+// test's Release: its one row says whether the release came.
+inline std::string ReleasedByTestPython(const std::string& beacon) {
+  return "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n" +
+         BeaconPython(beacon) +
+         "released = signal.sigtimedwait({signal.SIGUSR1}, 120) is not None\n"
+         "result = pd.DataFrame({'released': [released]})\n";
+}
+
 // Lets a script waiting for SIGUSR1 (blocked, then sigtimedwait) go on: the signal goes to its
 // main thread, which waits for it (sent to the process, it could reach another thread of the
 // script, whose default action would end the process).

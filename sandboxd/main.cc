@@ -27,6 +27,7 @@
 #include "seccomp_policy.h"
 #include "server.h"
 #include "shutdown.h"
+#include "tree_paths.h"
 
 namespace {
 
@@ -39,7 +40,7 @@ class EventLoop : public boost::asio::io_context {
 std::string DefaultSeccompPolicy() {
   if (std::filesystem::exists(SANDBOXD_DEFAULT_SECCOMP_POLICY))
     return SANDBOXD_DEFAULT_SECCOMP_POLICY;
-  return SANDBOXD_SOURCE_SECCOMP_POLICY;
+  return sandboxd::kSourceSeccompPolicy;
 }
 
 // The extension built with this binary: the installed one for the installed daemon, the build
@@ -50,7 +51,7 @@ std::string DefaultZygoteModuleDir() {
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec && exe == std::filesystem::path(SANDBOXD_INSTALLED_BINARY))
     return SANDBOXD_INSTALLED_ZYGOTE_DIR;
-  return SANDBOXD_BUILD_ZYGOTE_DIR;
+  return sandboxd::kBuiltZygoteDir;
 }
 
 // Makes `dir` (created 0700 if missing) and everything in it the daemon user's, for what the

@@ -179,7 +179,12 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
           request.from_zygote() ? " from its image's zygote" : "");
   bool zygote_failed = false;
   auto sandbox = services_.launcher->Launch(request, prepared.fds, &zygote_failed);
-  if (request.from_zygote() && sandbox.ok()) zygotes.RecordSuccess(image_.name);
+  if (request.from_zygote() && sandbox.ok()) {
+    zygotes.RecordSuccess(image_.name, sandbox->zygote_restarted);
+    if (!sandbox->zygote_restarted.empty())
+      LogWith(prepared.log, spdlog::level::info, "image {}: its zygote was started again ({})",
+              image_.name, sandbox->zygote_restarted);
+  }
   if (zygote_failed) {
     const auto backoff =
         zygotes.RecordFailure(image_.name, sandbox.status().message(), Clock::now());

@@ -252,6 +252,7 @@ StatusOr<LaunchedSandbox> LauncherClient::Launch(const internal::LaunchRequest& 
   LaunchedSandbox launched;
   launched.pid = reply->reply.pid();
   launched.pidfd = std::move(reply->fds[0]);
+  launched.zygote_restarted = reply->reply.zygote_restarted();
   return launched;
 }
 
@@ -342,6 +343,7 @@ int RunLauncher(int socket_fd, pid_t parent_pid) {
         if (launched.ok()) {
           reply.set_ok(true);
           reply.set_pid(launched->pid);
+          reply.set_zygote_restarted(launched->zygote_restarted);
           pidfd = std::move(launched->pidfd);
         } else {
           reply.set_error(launched.status().message());

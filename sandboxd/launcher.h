@@ -24,6 +24,9 @@ namespace sandboxd {
 struct LaunchedSandbox {
   pid_t pid = -1;
   UniqueFd pidfd;  // of the sandbox's init; readable when it has exited
+  // Non-empty when this launch started its image's zygote again: why the previous one ended
+  // (LaunchReply.zygote_restarted).
+  std::string zygote_restarted;
 };
 
 class LauncherClient {

@@ -111,6 +111,13 @@ std::string Metrics::Render(const MetricsGauges& gauges) const {
   family("sandboxd_launcher_restarts_total", "counter",
          "Launchers replaced after missing launcher_timeout_s or dying.");
   out += fmt::format("sandboxd_launcher_restarts_total {}\n", gauges.launcher_restarts);
+  family("sandboxd_zygote_restarts_total", "counter",
+         "Zygotes started again, by image and why the one before ended (died, aged, "
+         "unresponsive, reload); zygotes that end with their launcher count as launcher "
+         "restarts.");
+  for (const auto& [key, count] : gauges.zygote_restarts)
+    out += fmt::format("sandboxd_zygote_restarts_total{{image=\"{}\",reason=\"{}\"}} {}\n",
+                       Escaped(key.first), Escaped(key.second), count);
 
   auto per_cache = [&](const char* name, const char* type, const char* help,
                        std::uint64_t ArtifactCacheCounts::*field) {

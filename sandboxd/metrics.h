@@ -24,6 +24,8 @@ struct MetricsGauges {
   unsigned max_sandboxes = 0;  // slots
   std::map<std::string, unsigned> ready_by_image;  // warm sandboxes waiting for a request
   unsigned launcher_restarts = 0;
+  // By (image, why the zygote before ended): ZygoteHealth::Restarts.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> zygote_restarts;
   // Unanswered requests by (image, phase): "queued", "launching", "running", ... (ActiveRequests).
   std::map<std::pair<std::string, std::string>, unsigned> requests_by_image_phase;
   // By cache: "downloads" (artifact files, revalidated by ETag) and "bundles" (unpacked trees).

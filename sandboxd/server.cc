@@ -860,6 +860,8 @@ MetricsGauges Server::SampleGauges() {
   gauges.max_sandboxes = services_.config.max_sandboxes;
   if (pool_) gauges.ready_by_image[pool_->image()] = pool_->ready();
   if (services_.launcher != nullptr) gauges.launcher_restarts = services_.launcher->restarts();
+  if (services_.zygote_health != nullptr)
+    gauges.zygote_restarts = services_.zygote_health->Restarts();
   for (const auto& request : active_requests().List())
     ++gauges.requests_by_image_phase[{request.image, std::string(RequestPhaseName(request.phase))}];
   std::lock_guard lock(artifacts_mu_);

@@ -21,10 +21,16 @@ std::chrono::seconds ZygoteHealth::RecordFailure(const std::string& image, const
   return failing.backoff;
 }
 
-void ZygoteHealth::RecordSuccess(const std::string& image) {
+void ZygoteHealth::RecordSuccess(const std::string& image, const std::string& restarted) {
   std::lock_guard lock(mu_);
   failing_.erase(image);
   forked_.insert(image);
+  if (!restarted.empty()) ++restarts_[{image, restarted}];
+}
+
+std::map<std::pair<std::string, std::string>, std::uint64_t> ZygoteHealth::Restarts() const {
+  std::lock_guard lock(mu_);
+  return restarts_;
 }
 
 void ZygoteHealth::Reset() {

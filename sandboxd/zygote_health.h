@@ -6,10 +6,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace sandboxd {
 
@@ -27,7 +29,9 @@ class ZygoteHealth {
   std::chrono::seconds RecordFailure(const std::string& image, const std::string& cause,
                                      Clock::time_point now);
   // A sandbox of `image` was forked from its zygote: the backoff starts afresh next time.
-  void RecordSuccess(const std::string& image);
+  // `restarted`: the fork started the zygote again, and why the one before ended ("died",
+  // "aged", "unresponsive", "reload"; LaunchReply.zygote_restarted), or empty.
+  void RecordSuccess(const std::string& image, const std::string& restarted = "");
   // Every image tries its zygote again (SIGHUP: an operator may have rebuilt an image).
   void Reset();
 
@@ -39,6 +43,11 @@ class ZygoteHealth {
   };
   View Describe(const std::string& image, Clock::time_point now) const;
 
+  // Zygote restarts since the daemon started, by (image, why the one before ended); for
+  // sandboxd_zygote_restarts_total. Zygotes that end with their launcher are counted as
+  // launcher restarts, not here.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> Restarts() const;
+
  private:
   struct Failing {
     Clock::time_point retry_at;
@@ -48,6 +57,7 @@ class ZygoteHealth {
   mutable std::mutex mu_;
   std::map<std::string, Failing> failing_;
   std::set<std::string> forked_;  // images with a sandbox forked since the start or Reset
+  std::map<std::pair<std::string, std::string>, std::uint64_t> restarts_;
 };
 
 }  // namespace sandboxd

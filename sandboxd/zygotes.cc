@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,13 @@ bool AwaitSandbox(int sync, char expected) {
   if (!WaitReadable(sync, kStepTimeoutMs)) return false;
   char got = 0;
   return ::read(sync, &got, 1) == 1 && got == expected;
+}
+
+// Whether the child `pid` has exited; it is left for the launcher's loop to reap.
+bool HasExited(pid_t pid) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
 }
 
 }  // namespace
@@ -135,36 +143,43 @@ StatusOr<Zygotes::Zygote> Zygotes::Start(const internal::LaunchRequest& request)
   return zygote;
 }
 
-StatusOr<Zygotes::Zygote*> Zygotes::Get(const internal::LaunchRequest& request) {
+StatusOr<Zygotes::Zygote*> Zygotes::Get(const internal::LaunchRequest& request,
+                                        std::string& restarted) {
   const std::string key = KeyOf(request);
   auto it = zygotes_.find(key);
   if (it != zygotes_.end() && std::chrono::steady_clock::now() - it->second.started > kMaxAge) {
-    Stop(key);
+    Stop(key, "aged");
     it = zygotes_.end();
   }
   if (it == zygotes_.end()) {
     auto started = Start(request);
     if (!started.ok()) return started.status();
     it = zygotes_.emplace(key, std::move(*started)).first;
+    if (auto ended = ended_.find(key); ended != ended_.end()) {
+      restarted = std::move(ended->second);
+      ended_.erase(ended);
+    }
   }
   return &it->second;
 }
 
-void Zygotes::Stop(const std::string& key) {
+void Zygotes::Stop(const std::string& key, const char* why) {
   auto it = zygotes_.find(key);
   if (it == zygotes_.end()) return;
   // Reaped by the launcher's loop; its children are the launcher's and run on.
   ::kill(it->second.pid, SIGKILL);
+  ended_[key] = why;  // before the erase: `key` may be the erased entry's own
   zygotes_.erase(it);
 }
 
 void Zygotes::StopAll() {
-  while (!zygotes_.empty()) Stop(zygotes_.begin()->first);
+  while (!zygotes_.empty()) Stop(zygotes_.begin()->first, "reload");
 }
 
 void Zygotes::Reaped(pid_t pid) {
   for (auto it = zygotes_.begin(); it != zygotes_.end(); ++it) {
     if (it->second.pid == pid) {
+      ended_[it->first] = "died";
       zygotes_.erase(it);
       return;
     }
@@ -176,16 +191,19 @@ StatusOr<LaunchedSandbox> Zygotes::Fork(const internal::LaunchRequest& request,
                                         bool& start_failed) {
   start_failed = false;
   // A zygote that died or stopped answering is replaced once; a second failure is the answer.
+  std::string restarted;
   for (int attempt = 0;; ++attempt) {
-    auto zygote = Get(request);
+    auto zygote = Get(request, restarted);
     if (!zygote.ok()) {
       start_failed = true;
       return zygote.status();
     }
     bool zygote_failed = false;
     auto forked = ForkFrom(**zygote, request, fds, liveness, zygote_failed);
+    if (forked.ok()) forked->zygote_restarted = restarted;
     if (forked.ok() || !zygote_failed) return forked;
-    Stop(KeyOf(request));
+    // A zygote that died is often found so, by the fork, before the launcher's loop reaps it.
+    Stop(KeyOf(request), HasExited((*zygote)->pid) ? "died" : "unresponsive");
     if (attempt == 1) return forked;
   }
 }

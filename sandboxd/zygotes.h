@@ -25,7 +25,8 @@ class Zygotes {
   // launcher's end of the sandbox's sync socket: hold it until the sandbox is reaped (its init
   // reads EOF as "the launcher is gone" where PDEATHSIG cannot help). `start_failed` is set when
   // the error is that the image's zygote could not be started (the daemon then launches the
-  // image's sandboxes without one for a while: zygote_health.h).
+  // image's sandboxes without one for a while: zygote_health.h). A sandbox whose launch started
+  // the zygote again says why the one before ended (LaunchedSandbox::zygote_restarted).
   StatusOr<LaunchedSandbox> Fork(const internal::LaunchRequest& request, const SandboxFds& fds,
                                  UniqueFd& liveness, bool& start_failed);
   // A child of the launcher was reaped: a zygote that died is started afresh when next needed.
@@ -42,14 +43,19 @@ class Zygotes {
     UniqueFd socket;
     std::chrono::steady_clock::time_point started;
   };
-  StatusOr<Zygote*> Get(const internal::LaunchRequest& request);
+  // The request's zygote, started first when there is none; `restarted` is then set to why the
+  // one before it ended (empty for a first start).
+  StatusOr<Zygote*> Get(const internal::LaunchRequest& request, std::string& restarted);
   static StatusOr<Zygote> Start(const internal::LaunchRequest& request);
-  void Stop(const std::string& key);
+  void Stop(const std::string& key, const char* why);
   StatusOr<LaunchedSandbox> ForkFrom(Zygote& zygote, const internal::LaunchRequest& request,
                                      const SandboxFds& fds, UniqueFd& liveness,
                                      bool& zygote_failed);
 
   std::map<std::string, Zygote> zygotes_;
+  // Why the zygote of a key ended, until the next one of that key starts (launcher.proto's
+  // LaunchReply.zygote_restarted: the daemon counts restarts by cause).
+  std::map<std::string, std::string> ended_;
 };
 
 }  // namespace sandboxd

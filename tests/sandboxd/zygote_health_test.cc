@@ -62,5 +62,22 @@ TEST(ZygoteHealth, DescribeSaysNotStartedInUseOrBackingOff) {
   EXPECT_EQ(health.Describe("img", t0).state, State::kNotStarted);
 }
 
+// Issue 12: restarts are counted by image and by why the zygote before ended; a first start
+// and a fork from a running zygote are not restarts.
+TEST(ZygoteHealth, RestartsAreCountedByImageAndCause) {
+  ZygoteHealth health;
+  health.RecordSuccess("img");
+  health.RecordSuccess("img", "died");
+  health.RecordSuccess("img", "died");
+  health.RecordSuccess("img", "reload");
+  health.RecordSuccess("other", "aged");
+  health.Reset();  // SIGHUP forgets backoffs, not what was counted
+  const auto restarts = health.Restarts();
+  EXPECT_EQ(restarts.size(), 3U);
+  EXPECT_EQ(restarts.at({"img", "died"}), 2U);
+  EXPECT_EQ(restarts.at({"img", "reload"}), 1U);
+  EXPECT_EQ(restarts.at({"other", "aged"}), 1U);
+}
+
 }  // namespace
 }  // namespace sandboxd

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "metrics_scrape.h"
 #include "process_tree.h"
 
 namespace sandboxd::testing {
@@ -90,10 +91,23 @@ TEST_F(ZygoteTest, AForkedUdfHasTheRunnersStandardStreams) {
 }
 
 TEST_F(ZygoteTest, AZygoteThatDiesIsReplacedAndRequestsGoOn) {
-  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  const std::string log =
+      ::testing::TempDir() + "zygote_test_" + std::to_string(::getpid()) + ".log";
+  DaemonOptions options;
+  options.extra_args = {"--warm-sandboxes", "0", "--metrics-listen", "127.0.0.1:0"};
+  options.log_path = log;
+  options.log_level = "info";
+  auto daemon = DaemonProcess::Start(options);
   ASSERT_NE(daemon, nullptr);
+  const std::string url = AnnouncedMetricsUrl(log);
+  ASSERT_FALSE(url.empty()) << "the daemon did not announce its metrics endpoint";
+  const std::string died = "sandboxd_zygote_restarts_total{image=\"python3.11\",reason=\"died\"}";
+  const std::string reload =
+      "sandboxd_zygote_restarts_total{image=\"python3.11\",reason=\"reload\"}";
+  long code = 0;
   Client client = daemon->Connect();
   ExpectServed(client, 1);
+  EXPECT_EQ(Sample(Get(url, code), died), -1) << "a first start is no restart";
   const auto before = ZygotesOf(*daemon);
   ASSERT_EQ(before.size(), 1U);
   ::kill(before[0], SIGKILL);
@@ -102,7 +116,20 @@ TEST_F(ZygoteTest, AZygoteThatDiesIsReplacedAndRequestsGoOn) {
   const auto after = ZygotesOf(*daemon);
   ASSERT_EQ(after.size(), 1U);
   EXPECT_NE(after[0], before[0]);
+  // An operator sees it: the restart is counted by its cause (issue 12).
+  std::string text = Get(url, code);
+  EXPECT_EQ(Sample(text, died), 1) << text;
+  EXPECT_EQ(Sample(text, reload), -1) << text;
+  // SIGHUP stops the zygotes; the next request's fork starts its image's zygote again.
+  daemon->Signal(SIGHUP);
+  EXPECT_TRUE(WaitUntil([&] { return CountInFile(log, "SIGHUP: zygotes restarted") > 0; },
+                        std::chrono::seconds(60)));
+  ExpectServed(client, 3);
+  text = Get(url, code);
+  EXPECT_EQ(Sample(text, died), 1) << text;
+  EXPECT_EQ(Sample(text, reload), 1) << text;
   EXPECT_TRUE(daemon->alive());
+  if (!getenv("KEEP_LOG")) std::filesystem::remove(log);
 }
 
 TEST_F(ZygoteTest, WithoutZygotesEachSandboxStartsItsOwnInterpreter) {

@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,11 +55,13 @@ bool AwaitSandbox(int sync, char expected) {
   return ::read(sync, &got, 1) == 1 && got == expected;
 }
 
-// Whether the child `pid` has exited; it is left for the launcher's loop to reap.
-bool HasExited(pid_t pid) {
-  siginfo_t info{};
-  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-         info.si_pid == pid;
+// Whether the child `pid` exits within `timeout_ms`; it is left for the launcher's loop to reap.
+// A zygote killed closes its socket (which fails the fork) a moment before it becomes a zombie,
+// so a fork that found it gone waits that moment before calling it merely unresponsive.
+bool ExitsWithin(pid_t pid, int timeout_ms) {
+  const UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return true;  // no such process: reaped already
+  return WaitReadable(pidfd.get(), timeout_ms);
 }
 
 }  // namespace
@@ -203,7 +204,7 @@ StatusOr<LaunchedSandbox> Zygotes::Fork(const internal::LaunchRequest& request,
     if (forked.ok()) forked->zygote_restarted = restarted;
     if (forked.ok() || !zygote_failed) return forked;
     // A zygote that died is often found so, by the fork, before the launcher's loop reaps it.
-    Stop(KeyOf(request), HasExited((*zygote)->pid) ? "died" : "unresponsive");
+    Stop(KeyOf(request), ExitsWithin((*zygote)->pid, 1000) ? "died" : "unresponsive");
     if (attempt == 1) return forked;
   }
 }

@@ -7,7 +7,8 @@
 namespace sandboxd {
 namespace {
 
-constexpr int kRemoveAttempts = 8;  // about 160 ms in all
+constexpr int kRemoveAttempts = 8;       // about 160 ms in all
+constexpr int kLastRemoveAttempts = 40;  // about 1.8 s: the daemon's stop waits for nothing else
 
 // Sandbox ids are "s<slot>-<daemon pid>-<ticks>": one whose daemon is another live sandboxd is
 // that daemon's, whatever group it sits in (the instance lock keeps groups apart; this keeps a
@@ -90,6 +91,25 @@ Status CgroupManagerBase::MakeDirs(const std::string& sandbox_id) {
     }
   }
   return Status::Ok();
+}
+
+int CgroupManagerBase::RemoveLeftovers() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    ids.assign(pending_.begin(), pending_.end());
+  }
+  int left = 0;
+  for (const auto& id : ids) {
+    Kill(id);
+    if (RemoveDirs(id, kLastRemoveAttempts)) {
+      std::lock_guard lock(mu_);
+      pending_.erase(id);
+    } else {
+      ++left;
+    }
+  }
+  return left;
 }
 
 void CgroupManagerBase::RetryPending() {

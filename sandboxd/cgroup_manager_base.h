@@ -19,6 +19,7 @@ class CgroupManagerBase : public CgroupManager {
 
   void Remove(const std::string& sandbox_id) override;
   int RemoveStale() override;
+  int RemoveLeftovers() override;
   std::vector<std::string> SandboxParents() const override { return Parents(); }
 
  protected:

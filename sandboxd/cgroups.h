@@ -42,6 +42,9 @@ class CgroupManager {
   virtual void Remove(const std::string& sandbox_id) = 0;
   // Removes sandbox cgroups a crashed daemon left behind; returns how many.
   virtual int RemoveStale() = 0;
+  // At the daemon's stop: removes what earlier removals had to leave (processes slow to exit on
+  // a loaded machine), killing again and waiting up to ~2 s for each; returns how many remain.
+  virtual int RemoveLeftovers() = 0;
   virtual std::string Describe() const = 0;
   // The folders the sandboxes' cgroups are made in (one per hierarchy): what the daemon writes
   // after it dropped root (privilege_drop.h), so they are given to its user.

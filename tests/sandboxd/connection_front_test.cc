@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "process_tree.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/framing.h"
 
@@ -146,8 +147,7 @@ ExecuteOutcome RunPolitely(const DaemonProcess& daemon, Clock::duration limit) {
 
 // The daemon's CPU time (all its threads, user and system), in clock ticks.
 long CpuTicks(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string stat = ReadWholeFile("/proc/" + std::to_string(pid) + "/stat");
   const auto paren = stat.rfind(')');
   if (paren == std::string::npos) return -1;
   std::istringstream fields(stat.substr(paren + 2));
@@ -159,11 +159,6 @@ long CpuTicks(pid_t pid) {
     if (i == 15) stime = std::stol(field);
   }
   return utime + stime;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 int CountLines(const std::string& text, const std::string& needle) {
@@ -350,7 +345,7 @@ TEST(ConnectionFront, AFloodOfHalfFramesPastTheCapsLeavesOtherClientsServed) {
 
   // The flood's log lines were rate-limited: a burst of 20, then one a second.
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  const std::string log = ReadFile(options.log_path);
+  const std::string log = ReadWholeFile(options.log_path);
   const int flood_lines = CountLines(log, "(uid 65534)");
   EXPECT_GE(flood_lines, 1) << log;
   EXPECT_LE(flood_lines, 20 + static_cast<int>(seconds) + 1) << log;
@@ -402,7 +397,7 @@ TEST(ConnectionFront, AtTheDescriptorLimitTheDaemonRefusesPolitelyDoesNotSpinAnd
   // The daemon reached its limit: waiting connections are told OVERLOADED, not left hanging.
   ASSERT_TRUE(ListenUntil(
       Pointers(flood), [&] { return refused_at_limit() > 0; }, 120s))
-      << ReadFile(options.log_path);
+      << ReadWholeFile(options.log_path);
 
   // A window at the limit, with connections still waiting: the daemon's CPU time over it, as a
   // share of the window. Spinning on accept it was 0.44 (this test against the old loop, on a
@@ -426,7 +421,8 @@ TEST(ConnectionFront, AtTheDescriptorLimitTheDaemonRefusesPolitelyDoesNotSpinAnd
   // The flood ends; a well-behaved client (retrying after retry_after_ms) is served again.
   flood.clear();
   auto outcome = RunPolitely(*daemon, 120s);
-  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString() << "\n" << ReadFile(options.log_path);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString() << "\n"
+                            << ReadWholeFile(options.log_path);
   EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), 7);
   daemon.reset();
   ::unlink(log_tmpl);

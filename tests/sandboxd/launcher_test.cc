@@ -112,13 +112,14 @@ TEST_F(LauncherTest, TheDaemonStopsAlthoughItsLauncherIsWedged) {
   ASSERT_GT(wedged, 0);
   ASSERT_EQ(::kill(wedged, SIGSTOP), 0);
   // A launch is held by the stopped launcher when SIGTERM comes; the daemon still exits (its
-  // shutdown waits for the launch thread, whose call is bounded).
+  // shutdown waits for the launch thread, whose call is bounded). Counted before the request
+  // is sent: its launch may be logged before the thread below is even scheduled.
+  const int before = LaunchesBegun();
   std::thread request([&] {
     Client other = daemon_->Connect();
     auto outcome = other.Execute(Served(2));
     EXPECT_FALSE(outcome.ok());
   });
-  const int before = LaunchesBegun();
   for (int i = 0; i < 6000 && LaunchesBegun() == before; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_GT(LaunchesBegun(), before) << "the request never reached the launch";

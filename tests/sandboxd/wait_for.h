@@ -34,11 +34,6 @@ bool WaitUntil(Condition done, std::chrono::milliseconds limit,
   }
 }
 
-inline std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // How many times `needle` occurs in the file at `path`: lines of a daemon's log (DaemonOptions
 // log_path; spdlog writes each line to stderr as it is logged).
 inline std::size_t CountInFile(const std::string& path, const std::string& needle) {

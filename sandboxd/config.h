@@ -75,7 +75,7 @@ struct NodeConfig {
   std::uint64_t drain_timeout_s = 60;
   // How long the daemon waits for one answer of its launcher. Above the launcher's own bounds
   // (a zygote's start, 120 s, and its steps): a launcher that misses it is wedged, and is
-  // restarted (launcher.h).
+  // restarted (launcher_client.h).
   std::uint64_t launcher_timeout_s = 180;
   // "text", "json" or "journald" (log_sinks.h); empty: journald when stderr is the journal,
   // else text. The --log-format flag wins.
@@ -85,8 +85,8 @@ struct NodeConfig {
   // The user the daemon drops to once it holds what needs root (privilege_drop.h); a root
   // helper and the launcher keep root. Empty: the daemon stays root (a warning says so).
   std::string user;
-  // Fork sandboxes from a zygote per image (sandboxd/zygotes.h) rather than starting each one's
-  // interpreter (artifacts included: their folders go to the child as detached mount trees).
+  // Fork sandboxes from a zygote per image (sandboxd/launcher/zygotes.h) rather than starting each
+  // one's interpreter (artifacts included: their folders go to the child as detached mount trees).
   // `zygote_module_dir` holds the zygote's extension (empty: the one built with this binary).
   bool zygotes = true;
   std::string zygote_module_dir;

@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "cgroups.h"
-#include "launcher.h"
+#include "launcher_client.h"
 #include "result_check.h"
 #include "root_helper.h"
 #include "sandbox/sandbox_spec.h"

@@ -20,7 +20,7 @@
 #include "active_requests.h"
 #include "config.h"
 #include "images.h"
-#include "launcher.h"
+#include "launcher_client.h"
 #include "log.h"
 #include "runner_events.h"
 #include "sandbox/init_report.h"

@@ -19,7 +19,8 @@
 #include "cgroups.h"
 #include "config.h"
 #include "instance_lock.h"
-#include "launcher.h"
+#include "launcher/launcher_main.h"
+#include "launcher_client.h"
 #include "log_sinks.h"
 #include "metrics_endpoint.h"
 #include "privilege_drop.h"
@@ -250,7 +251,7 @@ int main(int argc, char** argv) {
     cgroups = std::move(*detected);
   }
   // The launcher (the helper's child) learns what it may be asked for now, before anything
-  // hostile has been read (launch_bounds.h).
+  // hostile has been read (launcher/launch_bounds.h).
   internal::LaunchBounds bounds;
   bounds.set_uid_first(config.sandbox_uid_base);
   bounds.set_uid_count(2 * config.max_sandboxes);

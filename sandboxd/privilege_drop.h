@@ -3,7 +3,7 @@
 // cgroups, the socket, the config and policy, the root helper and the launcher), it runs as an
 // ordinary user with no capability left, so a bug in that parsing gains an attacker that user
 // and no more. What still needs root lives in two small processes that check what they are
-// asked: the launcher (launch_bounds.h) and the root helper (root_helper.h).
+// asked: the launcher (launcher/launch_bounds.h) and the root helper (root_helper.h).
 #pragma once
 
 #include <sys/types.h>

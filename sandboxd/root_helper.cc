@@ -24,7 +24,7 @@
 #include <sstream>
 #include <vector>
 
-#include "launcher.h"
+#include "launcher/launcher_main.h"
 
 namespace sandboxd {
 namespace {

@@ -2,7 +2,7 @@
 // dropped to its user (privilege_drop.h). It is exec'd by the daemon at start, before any thread
 // exists and before anything hostile has been read, and then does only what the unprivileged
 // daemon cannot do itself, each held against what it was told at start:
-//  - start a launcher (a wedged or lost one is replaced: launcher.h); the launchers are its
+//  - start a launcher (a wedged or lost one is replaced: launcher_client.h); the launchers are its
 //    children, it reaps them;
 //  - SIGKILL a process through a pidfd the daemon hands it, only if that process is one of its
 //    launchers or descends from one (sandbox inits, zygotes and their children), or runs with

@@ -6,7 +6,7 @@
 #include "cache.h"
 #include "callout_policy.h"
 #include "cgroups.h"
-#include "launcher.h"
+#include "launcher_client.h"
 #include "seccomp_policy.h"
 #include "server.h"
 

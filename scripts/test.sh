@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's second command: set up, then run every test (unit, integration, security,
-# artifacts, ml, fuzz, sanitize, packaging, vm) and print the security probe table. Every test has a TIMEOUT of
+# artifacts, ml, load, soak, fuzz, sanitize, packaging, vm) and print the security probe table. Every test has a TIMEOUT of
 # its own (tests/check_timeouts.py holds that); what a test starts dies with it
 # (tests/sandboxd/leftover_guard.h).
 set -euo pipefail

@@ -1,6 +1,7 @@
-// The launcher's check of what a (possibly taken over) daemon asks of it (launch_bounds.h), and
-// its refusal to write a pid anywhere but a cgroup filesystem (sandbox_host.h).
-#include "launch_bounds.h"
+// The launcher's check of what a (possibly taken over) daemon asks of it
+// (launcher/launch_bounds.h), and its refusal to write a pid anywhere but a cgroup filesystem
+// (launcher/sandbox_host.h).
+#include "launcher/launch_bounds.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 #include <functional>
 #include <string>
 
-#include "sandbox_host.h"
+#include "launcher/sandbox_host.h"
 
 namespace sandboxd {
 namespace {

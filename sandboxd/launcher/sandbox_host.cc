@@ -1,4 +1,4 @@
-#include "sandbox_host.h"
+#include "launcher/sandbox_host.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

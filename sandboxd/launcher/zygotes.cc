@@ -1,4 +1,4 @@
-#include "zygotes.h"
+#include "launcher/zygotes.h"
 
 #include <fcntl.h>
 #include <poll.h>

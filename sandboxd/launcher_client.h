@@ -1,6 +1,6 @@
-// The launcher: a single-threaded fork server, exec'd fresh by the daemon before any thread
-// exists, that clones each sandbox into its namespaces. The multithreaded daemon never forks;
-// the launcher inherits none of its memory, locks or descriptors (DESIGN.md, "Lessons from the
+// The daemon's side of its launcher (launcher/launcher_main.h): the single-threaded fork server
+// that clones each sandbox into its namespaces. The multithreaded daemon never forks; the
+// launcher inherits none of its memory, locks or descriptors (DESIGN.md, "Lessons from the
 // anchors"). Daemon and launcher talk over a socketpair with framed protobuf (launcher.proto).
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "launcher.pb.h"
+#include "launcher/launched_sandbox.h"
 #include "root_helper.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/status.h"
@@ -21,19 +22,12 @@
 
 namespace sandboxd {
 
-struct LaunchedSandbox {
-  pid_t pid = -1;
-  UniqueFd pidfd;  // of the sandbox's init; readable when it has exited
-  // Non-empty when this launch started its image's zygote again: why the previous one ended
-  // (LaunchReply.zygote_restarted).
-  std::string zygote_restarted;
-};
-
 class LauncherClient {
  public:
   // Has `helper` start the launcher (as root, its child: root_helper.h) and hands it `bounds`,
-  // which it holds every later request against (launch_bounds.h). Call before anything from a
-  // client or a sandbox is read. `call_timeout` bounds each call. `helper` outlives this client.
+  // which it holds every later request against (launcher/launch_bounds.h). Call before anything
+  // from a client or a sandbox is read. `call_timeout` bounds each call. `helper` outlives this
+  // client.
   static StatusOr<std::unique_ptr<LauncherClient>> Start(
       const internal::LaunchBounds& bounds, RootHelper* helper,
       std::chrono::milliseconds call_timeout = std::chrono::minutes(3));
@@ -87,15 +81,5 @@ class LauncherClient {
   UniqueFd pidfd_;  // of the launcher: readable once it has exited
   unsigned restarts_ = 0;
 };
-
-// The argv[1] that puts the sandboxd binary in launcher mode.
-inline constexpr const char* kLauncherModeFlag = "--internal-launcher";
-
-// Notes where the launcher's command line lives, so sandbox inits can blank it.
-void RememberLauncherArgv(int argc, char** argv);
-
-// Launcher main loop on `socket_fd`; `parent_pid` is the root helper that started it. Returns
-// the process exit code.
-int RunLauncher(int socket_fd, pid_t parent_pid);
 
 }  // namespace sandboxd

@@ -14,7 +14,10 @@
 #include <map>
 #include <string>
 
-#include "launcher.h"
+#include "launched_sandbox.h"
+#include "launcher.pb.h"
+#include "sandbox/sandbox_spec.h"
+#include "sandboxd/status.h"
 
 namespace sandboxd {
 

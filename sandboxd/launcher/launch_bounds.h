@@ -2,7 +2,8 @@
 // client protobuf, sandbox output and HTTPS: a daemon that was taken over must not be able to
 // make the launcher map host uid 0 into a sandbox, mount a host folder outside the roots it was
 // started with, or write a pid into an arbitrary file. The bounds come from the daemon once, at
-// start, before it has read anything hostile (launcher.h); every request is held against them.
+// start, before it has read anything hostile (launcher_client.h); every request is held against
+// them.
 #pragma once
 
 #include "launcher.pb.h"

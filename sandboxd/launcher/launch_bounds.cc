@@ -1,4 +1,4 @@
-#include "launch_bounds.h"
+#include "launcher/launch_bounds.h"
 
 #include <climits>
 #include <cstdlib>

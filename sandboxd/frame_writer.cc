@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "sandboxd/fd_passing.h"
 #include "sandboxd/framing.h"
 
 namespace sandboxd {
@@ -40,26 +41,14 @@ Status FrameWriter::WriteSome(int socket_fd, bool& progressed) {
     Pending& front = frames_.front();
     // One frame per sendmsg: the descriptors are tied to the first byte written with them, so a
     // sendmsg that also carried the previous frame's tail would hand them over mid-frame.
-    iovec iov{front.bytes.data() + front.sent, front.bytes.size() - front.sent};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)> control{};
-    if (front.sent == 0 && !front.fds.empty()) {
-      msg.msg_control = control.data();
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * front.fds.size());
-      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * front.fds.size());
-      for (std::size_t i = 0; i < front.fds.size(); ++i) {
-        const int fd = front.fds[i].get();
-        std::memcpy(CMSG_DATA(cmsg) + i * sizeof(int), &fd, sizeof(int));
-      }
-    }
-    const ssize_t n = ::sendmsg(socket_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const iovec iov{front.bytes.data() + front.sent, front.bytes.size() - front.sent};
+    std::array<int, kMaxFdsPerFrame> fds{};
+    const std::size_t fd_count = front.sent == 0 ? front.fds.size() : 0;
+    for (std::size_t i = 0; i < fd_count; ++i) fds[i] = front.fds[i].get();
+    const ssize_t n =
+        SendWithFds(socket_fd, std::span<const iovec>(&iov, 1),
+                    std::span<const int>(fds.data(), fd_count), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return Status::Ok();
       return {ErrorCode::kInternal, std::string("sendmsg: ") + std::strerror(errno)};
     }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "launcher/launcher_main.h"
+#include "sandboxd/fd_passing.h"
 
 namespace sandboxd {
 namespace {
@@ -47,52 +48,18 @@ std::string Errno(const std::string& what) { return what + ": " + std::strerror(
 
 // Sends `size` bytes with up to two descriptors as one SOCK_SEQPACKET message.
 bool SendMessage(int socket, const void* data, std::size_t size, std::span<const int> fds) {
-  iovec iov{const_cast<void*>(data), size};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), fds.size() * sizeof(int));
-  }
-  for (;;) {
-    const ssize_t sent = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    return sent == static_cast<ssize_t>(size);
-  }
+  const iovec iov{const_cast<void*>(data), size};
+  return SendWithFds(socket, std::span<const iovec>(&iov, 1), fds, MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(size);
 }
 
 // One message into `data` (its size is returned; 0 at EOF, -1 on error or a truncated message);
 // the descriptors that came with it go to `fds`, all of them, so none leaks.
 ssize_t ReceiveMessage(int socket, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
-  iovec iov{data, size};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t got;
-  do {
-    got = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
-  } while (got < 0 && errno == EINTR);
+  int message_flags = 0;
+  const ssize_t got = ReceiveWithFds(socket, data, size, fds, &message_flags);
   if (got < 0) return -1;
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < n; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
-      fds.emplace_back(fd);
-    }
-  }
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+  if ((message_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
     errno = EMSGSIZE;
     return -1;
   }

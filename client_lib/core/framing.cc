@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sandboxd/fd_passing.h"
+
 namespace sandboxd {
 namespace {
 
@@ -36,7 +38,6 @@ Status SendFrame(int socket_fd, std::string_view payload, std::span<const int> f
   PutLe32(prefix, static_cast<std::uint32_t>(payload.size()));
 
   // The descriptors go with the first sendmsg, which always carries the prefix.
-  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsAnyFrame)> control{};
   std::size_t sent_total = 0;
   const std::size_t total = kPrefixBytes + payload.size();
   bool fds_sent = fds.empty();
@@ -50,21 +51,10 @@ Status SendFrame(int socket_fd, std::string_view payload, std::span<const int> f
       const std::size_t done = sent_total - kPrefixBytes;
       iov[iov_count++] = {const_cast<char*>(payload.data() + done), payload.size() - done};
     }
-    msghdr msg{};
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = static_cast<std::size_t>(iov_count);
-    if (!fds_sent) {
-      msg.msg_control = control.data();
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-    }
-    const ssize_t n = ::sendmsg(socket_fd, &msg, MSG_NOSIGNAL);
+    const ssize_t n = SendWithFds(
+        socket_fd, std::span<const iovec>(iov.data(), static_cast<std::size_t>(iov_count)),
+        fds_sent ? std::span<const int>() : fds, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         // A non-blocking socket whose buffer is full: wait until it drains.
         fd_set wfds;
@@ -94,37 +84,19 @@ StatusOr<FrameReader::ReadState> FrameReader::ReadFrom(int socket_fd) {
   const std::size_t old_size = buffer_.size();
   buffer_.resize(old_size + want);
 
-  alignas(struct cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsAnyFrame * 2)> control{};
-  iovec iov{buffer_.data() + old_size, want};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  ssize_t n;
-  do {
-    n = ::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  // Every descriptor that came is owned at once, so none leaks whatever happens next.
+  const std::size_t fds_before = pending_fds_.size();
+  int message_flags = 0;
+  const ssize_t n =
+      ReceiveWithFds(socket_fd, buffer_.data() + old_size, want, pending_fds_, &message_flags);
+  const std::size_t received_fds = pending_fds_.size() - fds_before;
   buffer_.resize(old_size + (n > 0 ? static_cast<std::size_t>(n) : 0));
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadState::kOpen;
     return Status(ErrorCode::kInternal, Errno("recvmsg"));
   }
 
-  // Own every descriptor first, so none leaks whatever happens next.
-  std::size_t received_fds = 0;
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    if (cmsg->cmsg_len < CMSG_LEN(0)) continue;
-    const std::size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-      pending_fds_.emplace_back(fd);
-      ++received_fds;
-    }
-  }
-  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+  if ((message_flags & MSG_CTRUNC) != 0) {
     pending_fds_.clear();
     return Status(ErrorCode::kBadRequest,
                   "descriptors were truncated (too many sent with one frame)");

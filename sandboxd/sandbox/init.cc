@@ -32,6 +32,8 @@
 #include "sandbox/limits_view.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandbox/udf_process.h"
+#include "sandboxd/fd_passing.h"
+#include "sandboxd/unique_fd.h"
 
 namespace sandboxd {
 namespace {
@@ -237,19 +239,11 @@ bool SuperviseSandbox(const internal::LaunchRequest& request, const SandboxFds& 
   int listener = -1;
   for (;;) {
     char buf[512];
-    iovec iov{buf, sizeof(buf) - 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    const ssize_t n = ::recvmsg(channel[0], &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
+    std::vector<UniqueFd> passed;
+    const ssize_t n = ReceiveWithFds(channel[0], buf, sizeof(buf) - 1, passed);
     if (n <= 0) break;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
-      std::memcpy(&listener, CMSG_DATA(cmsg), sizeof(int));
+    if (!passed.empty()) {
+      if (listener < 0) listener = passed.front().release();
       continue;
     }
     buf[n] = '\0';

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "sandbox/sandbox_spec.h"
+#include "sandboxd/fd_passing.h"
 
 namespace sandboxd {
 namespace {
@@ -33,19 +34,10 @@ namespace {
 
 void SendListener(int channel, int listener) {
   char byte = 'L';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
-  if (::sendmsg(channel, &msg, MSG_NOSIGNAL) != 1) Die(channel, "send the seccomp listener");
+  const iovec iov{&byte, 1};
+  if (SendWithFds(channel, std::span<const iovec>(&iov, 1), std::span<const int>(&listener, 1),
+                  MSG_NOSIGNAL) != 1)
+    Die(channel, "send the seccomp listener");
   ::close(listener);
 }
 

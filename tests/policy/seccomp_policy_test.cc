@@ -38,12 +38,15 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "sandboxd/fd_passing.h"
+#include "sandboxd/unique_fd.h"
 #include "test_paths.h"
 
 namespace sandboxd {
@@ -214,36 +217,16 @@ std::string Describe(const Outcome& o) {
 
 bool SendFd(int socket, int fd) {
   char byte = 'L';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  return ::sendmsg(socket, &msg, MSG_NOSIGNAL) == 1;
+  const iovec iov{&byte, 1};
+  return SendWithFds(socket, std::span<const iovec>(&iov, 1), std::span<const int>(&fd, 1),
+                     MSG_NOSIGNAL) == 1;
 }
 
 int ReceiveFd(int socket) {
   char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  if (::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return -1;
-  int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-  return fd;
+  std::vector<UniqueFd> fds;
+  if (ReceiveWithFds(socket, &byte, 1, fds) != 1 || fds.size() != 1) return -1;
+  return fds.front().release();
 }
 
 // Forks a child in a session of its own that installs `program`, sends the listener to the parent

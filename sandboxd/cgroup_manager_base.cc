@@ -32,14 +32,19 @@ std::string LimitOrMax(std::uint64_t value) {
 
 void CgroupManagerBase::Remove(const std::string& sandbox_id) {
   if (!cgroup_files::IsSandboxId(sandbox_id)) return;
+  KillAndRemove(sandbox_id, kRemoveAttempts);
+}
+
+bool CgroupManagerBase::KillAndRemove(const std::string& sandbox_id, int attempts) {
   Kill(sandbox_id);
-  const bool gone = RemoveDirs(sandbox_id, kRemoveAttempts);
+  const bool gone = RemoveDirs(sandbox_id, attempts);
   std::lock_guard lock(mu_);
   if (gone) {
     pending_.erase(sandbox_id);
   } else {
     pending_.insert(sandbox_id);
   }
+  return gone;
 }
 
 int CgroupManagerBase::RemoveStale() {
@@ -50,15 +55,7 @@ int CgroupManagerBase::RemoveStale() {
     }
   }
   int removed = 0;
-  for (const auto& id : ids) {
-    Kill(id);
-    if (RemoveDirs(id, kRemoveAttempts)) {
-      ++removed;
-    } else {
-      std::lock_guard lock(mu_);
-      pending_.insert(id);
-    }
-  }
+  for (const auto& id : ids) removed += KillAndRemove(id, kRemoveAttempts) ? 1 : 0;
   return removed;
 }
 
@@ -100,15 +97,7 @@ int CgroupManagerBase::RemoveLeftovers() {
     ids.assign(pending_.begin(), pending_.end());
   }
   int left = 0;
-  for (const auto& id : ids) {
-    Kill(id);
-    if (RemoveDirs(id, kLastRemoveAttempts)) {
-      std::lock_guard lock(mu_);
-      pending_.erase(id);
-    } else {
-      ++left;
-    }
-  }
+  for (const auto& id : ids) left += KillAndRemove(id, kLastRemoveAttempts) ? 0 : 1;
   return left;
 }
 

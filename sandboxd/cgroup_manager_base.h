@@ -29,6 +29,9 @@ class CgroupManagerBase : public CgroupManager {
   std::vector<std::string> Dirs(const std::string& sandbox_id) const;
   std::vector<std::string> ProcsFiles(const std::string& sandbox_id) const;
   bool RemoveDirs(const std::string& sandbox_id, int attempts) const;
+  // Kills what is left in the sandbox's cgroups and removes them (`attempts` rmdirs each); one
+  // that stays is remembered for a later try (RetryPending, RemoveLeftovers). Whether it is gone.
+  bool KillAndRemove(const std::string& sandbox_id, int attempts);
   // Makes the sandbox's directories, or says why not (and leaves none behind).
   Status MakeDirs(const std::string& sandbox_id);
   // One rmdir for what an earlier Remove could not finish. Its processes were killed then and

@@ -78,6 +78,26 @@ inline const std::string& RuntimeDirForSandboxes() {
   return copy.runtime;
 }
 
+// A raw connected socket to the daemon listening on `socket_path`, for speaking broken protocol
+// at it (invalid when nothing listens).
+inline UniqueFd RawConnectTo(const std::string& socket_path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return {};
+  return fd;
+}
+
+// A table of one long column `name` holding from..to.
+inline Table RangeTable(const std::string& name, std::int64_t from, std::int64_t to) {
+  TableBuilder builder({{name, ColumnType::kLong}});
+  for (std::int64_t v = from; v <= to; ++v) builder.AppendLong(0, v);
+  auto table = builder.FinishTable();
+  EXPECT_TRUE(table.ok()) << table.status().ToString();
+  return std::move(table.value());
+}
+
 // How a test daemon is started; the defaults suit the integration tests.
 struct DaemonOptions {
   std::string config_json = "{}";       // the daemon's config file
@@ -209,14 +229,7 @@ class DaemonProcess {
   }
 
   // A raw connected socket, for speaking broken protocol at the daemon.
-  UniqueFd RawConnect() const {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_.c_str());
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return {};
-    return fd;
-  }
+  UniqueFd RawConnect() const { return RawConnectTo(socket_); }
 
  private:
   DaemonProcess() = default;

@@ -16,14 +16,6 @@
 namespace sandboxd::testing {
 namespace {
 
-Table RangeTable(const std::string& name, std::int64_t from, std::int64_t to) {
-  TableBuilder builder({{name, ColumnType::kLong}});
-  for (std::int64_t v = from; v <= to; ++v) builder.AppendLong(0, v);
-  auto table = builder.FinishTable();
-  EXPECT_TRUE(table.ok()) << table.status().ToString();
-  return std::move(table.value());
-}
-
 class ExecuteTest : public DaemonTest {};
 
 TEST_F(ExecuteTest, SineExampleOfTheSeed) {

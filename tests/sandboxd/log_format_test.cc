@@ -26,14 +26,6 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-Table RangeTable(const std::string& name, std::int64_t from, std::int64_t to) {
-  TableBuilder builder({{name, ColumnType::kLong}});
-  for (std::int64_t v = from; v <= to; ++v) builder.AppendLong(0, v);
-  auto table = builder.FinishTable();
-  EXPECT_TRUE(table.ok()) << table.status().ToString();
-  return std::move(table.value());
-}
-
 // A request that succeeds and one whose script fails, each under an id of the test's choosing.
 void RunTwoRequests(const DaemonProcess& daemon, const std::string& ok_id,
                     const std::string& failing_id) {

@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -24,6 +25,29 @@ namespace fs = std::filesystem;
 
 // `nobody` exists on every system these tests run on; it is not root's.
 StatusOr<DaemonUser> Nobody() { return LookUpDaemonUser("nobody"); }
+
+// Runs `body` in a forked child (one thread, as the daemon has when it drops) and returns the
+// text it reported; "child did not report" if it died before it did.
+std::string ReportOfChild(const std::function<std::string()>& body) {
+  int report[2];
+  if (::pipe(report) != 0) return "pipe failed";
+  const pid_t child = ::fork();
+  if (child < 0) return "fork failed";
+  if (child == 0) {
+    ::close(report[0]);
+    const std::string text = body();
+    (void)!::write(report[1], text.data(), text.size());
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = ::read(report[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+  ::close(report[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return text.empty() ? "child did not report" : text;
+}
 
 TEST(PrivilegeDropTest, RootAndUnknownUsersAreRefused) {
   const auto root = LookUpDaemonUser("root");
@@ -66,32 +90,18 @@ TEST(PrivilegeDropTest, TheDroppedProcessHasTheUsersIdsNoCapabilityAndItsDeathSi
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop from";
   const auto nobody = Nobody();
   ASSERT_TRUE(nobody.ok());
-  int report[2];
-  ASSERT_EQ(::pipe(report), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // A forked child has one thread, as the daemon has when it drops.
-    ::close(report[0]);
+  const std::string text = ReportOfChild([&] {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     Status dropped = DropPrivileges(*nobody);
     int signal = 0;
     ::prctl(PR_GET_PDEATHSIG, &signal, 0, 0, 0);
-    std::string text = dropped.ok() ? "ok" : dropped.message();
-    if (dropped.ok() && signal != SIGKILL) text = "the parent-death signal was not set again";
-    if (dropped.ok() && ::setuid(0) == 0) text = "setuid(0) worked after the drop";
+    std::string said = dropped.ok() ? "ok" : dropped.message();
+    if (dropped.ok() && signal != SIGKILL) said = "the parent-death signal was not set again";
+    if (dropped.ok() && ::setuid(0) == 0) said = "setuid(0) worked after the drop";
     if (dropped.ok() && ::access("/proc/1/root/.", R_OK) == 0)
-      text = "the dropped process still reads pid 1's root";
-    (void)!::write(report[1], text.data(), text.size());
-    ::_exit(0);
-  }
-  ::close(report[1]);
-  std::string text;
-  char buf[512];
-  for (ssize_t n; (n = ::read(report[0], buf, sizeof buf)) > 0;) text.append(buf, n);
-  ::close(report[0]);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+      said = "the dropped process still reads pid 1's root";
+    return said;
+  });
   EXPECT_EQ(text, "ok");
 }
 
@@ -100,32 +110,18 @@ TEST(PrivilegeDropTest, ADropWithASecondThreadIsRefused) {
   const auto nobody = Nobody();
   ASSERT_TRUE(nobody.ok());
   // gtest's process may have helper threads; a fresh thread makes sure there are two.
-  int report[2];
-  ASSERT_EQ(::pipe(report), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(report[0]);
+  const std::string text = ReportOfChild([&] {
     int hold[2];
-    if (::pipe(hold) != 0) ::_exit(1);
+    if (::pipe(hold) != 0) return std::string("pipe failed");
     std::thread waiter([&] {
       char c;
       (void)!::read(hold[0], &c, 1);
     });
     const Status dropped = DropPrivileges(*nobody);
-    const std::string text = dropped.ok() ? "dropped" : dropped.message();
-    (void)!::write(report[1], text.data(), text.size());
     ::close(hold[1]);
     waiter.join();
-    ::_exit(0);
-  }
-  ::close(report[1]);
-  std::string text;
-  char buf[512];
-  for (ssize_t n; (n = ::read(report[0], buf, sizeof buf)) > 0;) text.append(buf, n);
-  ::close(report[0]);
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
+    return dropped.ok() ? std::string("dropped") : dropped.message();
+  });
   EXPECT_NE(text.find("before its threads start"), std::string::npos) << text;
 }
 

@@ -183,15 +183,6 @@ Expected ExpectedOf(Kind kind) {
   }
 }
 
-UniqueFd RawConnect(const std::string& socket_path) {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", socket_path.c_str());
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return {};
-  return fd;
-}
-
 std::string FrameOf(const Request& request) {
   proto::ClientMessage message;
   message.set_version(proto::PROTOCOL_VERSION_1);
@@ -344,7 +335,7 @@ TEST_F(SoakTest, HostileLoadWithAKilledDaemonLosesNoAnswerAndLeaksNothing) {
       if (kind == Kind::kStalledClient || kind == Kind::kVanishingClient) {
         // No answer is owed: the node must shrug it off. A stalled client sends half a frame
         // and holds it; a vanishing one sends a whole request and hangs up.
-        UniqueFd raw = RawConnect(socket);
+        UniqueFd raw = RawConnectTo(socket);
         if (raw.valid()) {
           const std::string frame = FrameOf(request);
           if (kind == Kind::kVanishingClient) {

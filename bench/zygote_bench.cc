@@ -1,4 +1,5 @@
-// zygote_bench: issue 9's figures, each beside its anchor measured in the same run and its goal.
+// zygote_bench: issues 9 and 24's figures, each beside its anchor measured in the same run and
+// its goal.
 //
 //   build/bench/zygote_bench [--requests 300] [--images-dir /var/lib/sandboxd/images]
 //
@@ -11,8 +12,9 @@
 //   - the first request to an image whose zygote is not up yet (no pool);
 //   - 16 small requests at once while two sandboxes burn CPU.
 // Anchors: `bwrap --unshare-all --ro-bind IMAGE / /bin/true` (latency, and spawns/s two at a
-// time), fork() of a Python with pandas imported plus a tiny DataFrame operation, and
-// `python3 -c 'import numpy, pandas'` in the image (chroot).
+// time), the fork limit (a Python with pandas imported forking a child that does a tiny
+// DataFrame operation and exits, two such Pythons at once, as forks per second: no fresh forked
+// sandbox can be cheaper), and `python3 -c 'import numpy, pandas'` in the image (chroot).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -299,6 +301,37 @@ int main(int argc, char** argv) {
     if (std::system(cmd.c_str()) == 0) std::ifstream(out) >> fork_ms;
     std::filesystem::remove(out);
   }
+  // The fork limit: two Pythons with pandas, each forking children that do a tiny DataFrame
+  // operation for 3 s.
+  const std::string fork_rate_code =
+      "import os, time, pandas as pd\n"
+      "df = pd.DataFrame({'x': range(10)})\n"
+      "n = 0\n"
+      "t0 = time.perf_counter()\n"
+      "while time.perf_counter() - t0 < 3:\n"
+      "    pid = os.fork()\n"
+      "    if pid == 0:\n"
+      "        df['x'].sum()\n"
+      "        os._exit(0)\n"
+      "    os.waitpid(pid, 0)\n"
+      "    n += 1\n"
+      "print(n / (time.perf_counter() - t0))\n";
+  double fork_limit = 0;
+  {
+    double rates[2] = {0, 0};
+    std::vector<std::thread> two;
+    for (int t = 0; t < 2; ++t)
+      two.emplace_back([&, t] {
+        const std::string out =
+            "/tmp/zygote-bench-forks-" + std::to_string(::getpid()) + "-" + std::to_string(t);
+        const std::string cmd =
+            "chroot " + rootfs + " /usr/bin/python3 -c \"" + fork_rate_code + "\" > " + out;
+        if (std::system(cmd.c_str()) == 0) std::ifstream(out) >> rates[t];
+        std::filesystem::remove(out);
+      });
+    for (auto& t : two) t.join();
+    fork_limit = rates[0] + rates[1];
+  }
   std::vector<double> import_ms;
   for (int i = 0; i < 5; ++i)
     import_ms.push_back(
@@ -311,6 +344,7 @@ int main(int argc, char** argv) {
       "time\n",
       bwrap_p50, bwrap_rate);
   std::printf("  fork() of a Python with pandas + a tiny DataFrame op: %.1f ms\n", fork_ms);
+  std::printf("  the fork limit (the same, two Pythons at once): %.0f forks/s\n", fork_limit);
   std::printf("  python3 -c 'import numpy, pandas' in the image: %.0f ms\n\n", cold_import);
 
   // --- the first request to an image whose zygote is not up ---------------------------------
@@ -374,17 +408,18 @@ int main(int argc, char** argv) {
       "goal                 | \n");
   std::printf(
       "latency p50, 10 rows, fresh sandbox each           | %7.1f ms        | bwrap %.1f ms     | "
-      "<= %.1f ms (half)   | %s\n",
+      "<= %.1f ms (0.5x)   | %s\n",
       p50, bwrap_p50, bwrap_p50 / 2, Verdict(p50 <= bwrap_p50 / 2));
   std::printf(
-      "latency p99                                        | %7.1f ms        | -                 | "
-      "<= 20 ms             | %s\n",
-      p99, Verdict(p99 <= 20));
+      "latency p99                                        | %7.1f ms        | bwrap %.1f ms     | "
+      "<= %.1f ms (2x)     | %s\n",
+      p99, bwrap_p50, 2 * bwrap_p50, Verdict(p99 <= 2 * bwrap_p50));
   for (int i = 0; i < 3; ++i)
     std::printf(
-        "throughput at concurrency %-2d                       | %7.0f req/s     | bwrap %.0f /s    "
-        "  | >= %.0f req/s        | %s\n",
-        concurrencies[i], rates[i], bwrap_rate, bwrap_rate, Verdict(rates[i] >= bwrap_rate));
+        "throughput at concurrency %-2d (%.2fx fork limit)    | %7.0f req/s     | forks %.0f /s    "
+        "  | >= %.0f req/s (0.7x) | %s\n",
+        concurrencies[i], rates[i] / fork_limit, rates[i], fork_limit, 0.7 * fork_limit,
+        Verdict(rates[i] >= 0.7 * fork_limit));
   std::printf(
       "PSS of %2d ready sandboxes, zygote included        | %7.1f MB        | -                 | "
       "<= 150 MB            | %s\n",
@@ -398,7 +433,7 @@ int main(int argc, char** argv) {
       "| <= 100 ms, all ok    | %s\n",
       burst.latencies_ms.size(), burst_p99,
       Verdict(burst_p99 <= 100 && burst.latencies_ms.size() == 16));
-  std::printf("(fork of the pandas process: %.1f ms; failed requests: %d)\n", fork_ms,
+  std::printf("(bwrap spawns two at a time: %.0f /s; failed requests: %d)\n", bwrap_rate,
               failures + burst.failures);
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "launch_bounds.h"
 #include "launched_sandbox.h"
 #include "launcher.pb.h"
+#include "poll_set.h"
 #include "sandbox/descriptors.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandbox_host.h"
@@ -146,15 +147,35 @@ int RunLauncher(int socket_fd, pid_t parent_pid) {
         !CheckLaunchBounds(bounds).ok())
       return 1;
   }
-  Zygotes zygotes;
-  for (;;) {
-    pollfd pfds[2] = {{socket_fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    // A frame read together with the bounds (or an earlier one) waits in the reader: no sleep.
-    if (::poll(pfds, 2, reader.HasFrame() ? 0 : -1) < 0) {
-      if (errno == EINTR) continue;
-      return 1;
+  // Every answer goes out through here, as soon as its launch is done (in any order: the daemon
+  // matches answers to requests by sandbox id).
+  bool daemon_gone = false;
+  const auto answer = [&](internal::LaunchReply& reply, UniqueFd pidfd) {
+    std::string payload;
+    reply.SerializeToString(&payload);
+    const int pidfd_raw = pidfd.get();
+    const Status sent = pidfd ? SendFrame(socket_fd, payload, std::span<const int>(&pidfd_raw, 1))
+                              : SendFrame(socket_fd, payload);
+    if (!sent.ok()) daemon_gone = true;
+  };
+  Zygotes zygotes([&](ZygoteLaunchOutcome outcome) {
+    internal::LaunchReply reply;
+    reply.set_sandbox_id(outcome.sandbox_id);
+    reply.set_zygote_failed(!outcome.sandbox.ok() && outcome.zygote_failed);
+    if (!outcome.sandbox.ok()) {
+      reply.set_error(outcome.sandbox.status().message());
+      return answer(reply, UniqueFd());
     }
-    if ((pfds[1].revents & POLLIN) != 0) {
+    if (outcome.liveness) g_liveness_pipes[outcome.sandbox->pid] = std::move(outcome.liveness);
+    reply.set_ok(true);
+    reply.set_pid(outcome.sandbox->pid);
+    reply.set_zygote_restarted(outcome.sandbox->zygote_restarted);
+    answer(reply, std::move(outcome.sandbox->pidfd));
+  });
+  bool daemon_closed = false;
+  while (!daemon_gone) {
+    PollSet set;
+    set.Add(sigfd, POLLIN, [&](short) {
       signalfd_siginfo info;
       while (::read(sigfd, &info, sizeof(info)) > 0) {
       }
@@ -162,54 +183,55 @@ int RunLauncher(int socket_fd, pid_t parent_pid) {
         g_liveness_pipes.erase(reaped);
         zygotes.Reaped(reaped);
       }
-    }
-    if ((pfds[0].revents & (POLLIN | POLLHUP)) != 0) {
+    });
+    set.Add(socket_fd, POLLIN, [&](short) {
       auto state = reader.ReadFrom(socket_fd);
-      if (!state.ok() || *state == FrameReader::ReadState::kClosed) return 0;
-    }
-    while (reader.HasFrame()) {
+      if (!state.ok() || *state == FrameReader::ReadState::kClosed) daemon_closed = true;
+    });
+    // A frame read together with the bounds (or an earlier one) waits in the reader: no sleep.
+    int timeout_ms = reader.HasFrame() ? 0 : -1;
+    zygotes.Watch(set, timeout_ms);
+    if (!set.PollAndDispatch(timeout_ms)) return 1;
+    if (daemon_closed) return 0;
+    zygotes.Expire(Zygotes::Clock::now());
+    while (reader.HasFrame() && !daemon_gone) {
       Frame frame = reader.Next();
       internal::LaunchRequest request;
       internal::LaunchReply reply;
-      UniqueFd pidfd;
       if (!request.ParseFromString(frame.payload)) {
         reply.set_error("malformed launch request");
       } else if (request.restart_zygotes()) {
+        reply.set_sandbox_id(request.sandbox_id());
         zygotes.StopAll();
         reply.set_ok(true);
       } else if (frame.fds.size() != kSandboxFdCount) {
+        reply.set_sandbox_id(request.sandbox_id());
         reply.set_error("malformed launch request");
       } else if (Status allowed = CheckLaunchRequest(bounds, request); !allowed.ok()) {
         reply.set_sandbox_id(request.sandbox_id());
         reply.set_error(allowed.message());
+      } else if (request.from_zygote()) {
+        zygotes.Fork(request, std::move(frame.fds));  // answered when done
+        continue;
       } else {
         reply.set_sandbox_id(request.sandbox_id());
         SandboxFds fds{};
         for (int i = 0; i < kSandboxFdCount; ++i)
           fds.fd[i] = frame.fds[static_cast<std::size_t>(i)].get();
-        UniqueFd liveness;
-        bool zygote_failed = false;
-        auto launched = request.from_zygote() ? zygotes.Fork(request, fds, liveness, zygote_failed)
-                                              : CloneSandbox(request, fds, socket_fd, sigfd);
-        reply.set_zygote_failed(!launched.ok() && zygote_failed);
-        if (launched.ok() && liveness) g_liveness_pipes[launched->pid] = std::move(liveness);
+        // A clone without a zygote takes no step that waits for the child: answered at once.
+        auto launched = CloneSandbox(request, fds, socket_fd, sigfd);
         if (launched.ok()) {
           reply.set_ok(true);
           reply.set_pid(launched->pid);
-          reply.set_zygote_restarted(launched->zygote_restarted);
-          pidfd = std::move(launched->pidfd);
-        } else {
-          reply.set_error(launched.status().message());
+          answer(reply, std::move(launched->pidfd));
+          continue;
         }
+        reply.set_error(launched.status().message());
       }
-      std::string payload;
-      reply.SerializeToString(&payload);
-      const int pidfd_raw = pidfd.get();
-      const Status sent = pidfd ? SendFrame(socket_fd, payload, std::span<const int>(&pidfd_raw, 1))
-                                : SendFrame(socket_fd, payload);
-      if (!sent.ok()) return 1;
+      answer(reply, UniqueFd());
     }
   }
+  return 1;
 }
 
 }  // namespace sandboxd

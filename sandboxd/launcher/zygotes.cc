@@ -181,16 +181,20 @@ Zygotes::Sent Zygotes::SendFork(Zygote& zygote, Launch& launch, std::string& err
   UniqueFd ours(sync_pair[0]);
   UniqueFd theirs(sync_pair[1]);
   internal::LaunchRequest forwarded = launch.request;
-  // The limits view's memory cgroup files: the child cannot see the cgroupfs from inside the
-  // zygote's tree. All three or none ride with the frame.
-  const MemoryCgroupFds opened = OpenMemoryCgroupFiles(launch.request);
-  std::vector<UniqueFd> memory;
-  for (int fd : {opened.limit, opened.usage, opened.stat}) memory.emplace_back(fd);
-  if (!memory[0] || !memory[1] || !memory[2]) memory.clear();
-  forwarded.set_memory_cgroup_v2(opened.v2);
+  internal::ForkDescriptors& named = *forwarded.mutable_fork_descriptors();
   std::vector<int> sent;
-  for (const auto& fd : launch.fds) sent.push_back(fd.get());
-  sent.push_back(theirs.get());
+  const auto add = [&sent](int fd) {
+    sent.push_back(fd);
+    return static_cast<std::uint32_t>(sent.size());  // its position plus one
+  };
+  named.set_control(add(launch.fds[kControlFd].get()));
+  named.set_input(add(launch.fds[kInputFd].get()));
+  named.set_output(add(launch.fds[kOutputFd].get()));
+  named.set_stdout_pipe(add(launch.fds[kStdoutFd].get()));
+  named.set_stderr_pipe(add(launch.fds[kStderrFd].get()));
+  named.set_events_pipe(add(launch.fds[kEventsFd].get()));
+  named.set_status_pipe(add(launch.fds[kStatusFd].get()));
+  named.set_sync(add(theirs.get()));
   // The request's folders, as detached copies of their mount trees: the child's mount namespace
   // (a copy of the zygote's, whose root is the image) cannot name host paths.
   std::vector<UniqueFd> trees;
@@ -202,9 +206,23 @@ Zygotes::Sent Zygotes::SendFork(Zygote& zygote, Launch& launch, std::string& err
       error = Errno("open_tree " + *dir);
       return Sent::kLaunchFailed;
     }
-    sent.push_back(trees.back().get());
+    const std::uint32_t position = add(trees.back().get());
+    if (dir == &launch.request.artifacts_dir()) {
+      named.set_artifacts_tree(position);
+    } else {
+      named.set_site_tree(position);
+    }
   }
-  for (const auto& fd : memory) sent.push_back(fd.get());
+  // The limits view's memory cgroup files: the child cannot see the cgroupfs from inside the
+  // zygote's tree. All three or none ride with the frame.
+  const MemoryCgroupFds opened = OpenMemoryCgroupFiles(launch.request);
+  const UniqueFd limit(opened.limit), usage(opened.usage), stat(opened.stat);
+  if (limit && usage && stat) {
+    named.set_memory_limit(add(limit.get()));
+    named.set_memory_usage(add(usage.get()));
+    named.set_memory_stat(add(stat.get()));
+    forwarded.set_memory_cgroup_v2(opened.v2);
+  }
   std::string payload;
   forwarded.SerializeToString(&payload);
   if (!SendFrame(zygote.socket.get(), payload, sent).ok()) return Sent::kZygoteGone;

@@ -18,15 +18,16 @@
 #include <string>
 
 #include "launcher.pb.h"
+#include "sandbox/fork_descriptors.h"
 #include "sandbox/sandbox_spec.h"
 #include "sandboxd/framing.h"
 
 namespace sandboxd {
 namespace {
 
-// A fork frame's descriptors, in this order: the sandbox's seven, its sync socket, the detached
-// trees of its artifacts folder and of its bundles' site folder (each only when the request
-// names that folder), and the memory cgroup's three files (or none).
+// A fork frame's descriptors (launcher.proto, ForkDescriptors): the sandbox's seven, its sync
+// socket, the detached trees of its artifacts folder and of its bundles' site folder (each only
+// when the request names that folder), and the memory cgroup's three files (or none).
 constexpr std::size_t kMaxFds = kSandboxFdCount + 1 + 2 + 3;
 
 void Answer(int socket, const internal::LaunchReply& reply, int pidfd) {
@@ -78,32 +79,17 @@ PyObject* Serve(PyObject* /*self*/, PyObject* args) {
     }
     internal::LaunchRequest request;
     internal::LaunchReply reply;
-    const std::size_t nfds = frame->fds.size();
-    const bool parsed = request.ParseFromString(frame->payload);
-    const std::size_t trees =
-        (request.artifacts_dir().empty() ? 0U : 1U) + (request.site_dir().empty() ? 0U : 1U);
-    const std::size_t fixed = kSandboxFdCount + 1 + trees;
-    if (!parsed || (nfds != fixed && nfds != fixed + 3)) {
+    SandboxFds fds{};
+    int sync = -1;
+    HostTrees host_trees;
+    MemoryCgroupFds memory;
+    if (!request.ParseFromString(frame->payload) ||
+        !PlaceForkDescriptors(request, *frame, fds, sync, host_trees, memory)) {
       reply.set_error("malformed fork request");
       Answer(socket, reply, -1);
       continue;
     }
     reply.set_sandbox_id(request.sandbox_id());
-    SandboxFds fds{};
-    for (int i = 0; i < kSandboxFdCount; ++i)
-      fds.fd[i] = frame->fds[static_cast<std::size_t>(i)].get();
-    std::size_t next = kSandboxFdCount;
-    const int sync = frame->fds[next++].get();
-    HostTrees host_trees;
-    if (!request.artifacts_dir().empty()) host_trees.artifacts = frame->fds[next++].get();
-    if (!request.site_dir().empty()) host_trees.site = frame->fds[next++].get();
-    MemoryCgroupFds memory;
-    if (nfds == fixed + 3) {
-      memory.limit = frame->fds[next++].get();
-      memory.usage = frame->fds[next++].get();
-      memory.stat = frame->fds[next++].get();
-      memory.v2 = request.memory_cgroup_v2();
-    }
     int pidfd = -1;
     PyOS_BeforeFork();
     // PID 1 of a new pid namespace, in a copy of this mount namespace, and the launcher's child

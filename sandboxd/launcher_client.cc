@@ -67,8 +67,12 @@ StatusOr<std::shared_ptr<LauncherClient::Instance>> LauncherClient::Spawn() {
     StopInstance(*instance, /*kill=*/true, "it did not start");
     return failed;
   }
-  instance->reader = std::thread([this, raw = instance.get()] { ReadReplies(raw); });
-  return instance;
+  return instance;  // its reader starts with its first call (StartReader)
+}
+
+void LauncherClient::StartReader(Instance& instance) {
+  if (instance.reader.joinable() || instance.ended) return;
+  instance.reader = std::thread([this, raw = &instance] { ReadReplies(raw); });
 }
 
 void LauncherClient::ReadReplies(Instance* instance) {
@@ -156,9 +160,16 @@ void LauncherClient::Drop(Reply reply, const std::string& why) {
 }
 
 void LauncherClient::StopInstance(Instance& instance, bool kill, const std::string& why) {
+  std::thread reader;
   {
     std::lock_guard lock(mu_);
     instance.stop_reason = why;
+    reader = std::move(instance.reader);
+    // Never read from: no call waits on it, and none starts its reader now.
+    if (!reader.joinable()) {
+      instance.ended = true;
+      instance.end_reason = why;
+    }
   }
   // SIGKILL at once: a launcher that missed its bound gets no more time.
   if (kill && instance.pidfd) KillByPidfd(instance.pidfd.get());
@@ -180,7 +191,7 @@ void LauncherClient::StopInstance(Instance& instance, bool kill, const std::stri
       exited(-1);
     }
   }
-  if (instance.reader.joinable()) instance.reader.join();
+  if (reader.joinable()) reader.join();
 }
 
 void LauncherClient::ReplaceIfCurrent(const std::shared_ptr<Instance>& stale,
@@ -248,6 +259,7 @@ StatusOr<LauncherClient::Reply> LauncherClient::Call(const internal::LaunchReque
       ReplaceIfCurrent(instance, "is gone (" + what + ")");
       return Status(ErrorCode::kInternal, "the launcher ended and was restarted: " + what);
     }
+    StartReader(*instance);
     if (!instance->pending.emplace(id, &pending).second)
       return Status(ErrorCode::kInternal, "a launcher call for '" + id + "' is already under way");
   }

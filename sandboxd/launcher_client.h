@@ -94,7 +94,7 @@ class LauncherClient {
     pid_t pid = -1;
     UniqueFd pidfd;      // of the launcher: readable once it has exited
     std::mutex send_mu;  // one frame at a time on the socket
-    std::thread reader;  // ReadReplies; joined by StopInstance
+    std::thread reader;  // ReadReplies, started and taken under mu_; joined by StopInstance
     // Under the client's mu_:
     std::map<std::string, Pending*> pending;  // by sandbox_id
     bool ended = false;       // the reader has stopped; nothing more will be answered
@@ -104,10 +104,14 @@ class LauncherClient {
 
   // One request and its reply; errors name the step that failed.
   StatusOr<Reply> Call(const internal::LaunchRequest& request, std::span<const int> fds);
-  // Has the root helper start a launcher, hands it the bounds and starts its reader thread. The
-  // daemon itself may have dropped root by the time a launcher is replaced: only the helper can
-  // start one then. Holds no lock: called under replace_mu_ (or from Start).
+  // Has the root helper start a launcher and hands it the bounds. The daemon itself may have
+  // dropped root by the time a launcher is replaced: only the helper can start one then. Holds
+  // no lock: called under replace_mu_ (or from Start).
   StatusOr<std::shared_ptr<Instance>> Spawn();
+  // Starts the reader thread of `instance` unless it runs or the instance has ended. Under mu_,
+  // at its first call: the daemon drops root (privilege_drop.h) after Start, which it may do
+  // only while it has no thread but its main one.
+  void StartReader(Instance& instance);
   // The reader thread of `instance`: hands each reply to its caller until EOF, an error or a
   // malformed reply, then fails every call still waiting on it.
   void ReadReplies(Instance* instance);

@@ -26,6 +26,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "internal_modes.h"
@@ -62,12 +63,12 @@ struct TestFds {
       }
       int p[2];
       if (::pipe2(p, O_CLOEXEC) != 0) continue;
-      // The control pipe's read end goes in; the output pipes' write ends do.
-      const bool give_read = i == kControlFd;
+      // The output pipes' write ends go in, and the control pipe's read end.
       UniqueFd read_end(p[0]), write_end(p[1]);
-      fds.fd[i] = give_read ? read_end.get() : write_end.get();
-      given.push_back(give_read ? std::move(read_end) : std::move(write_end));
-      kept.push_back(give_read ? std::move(write_end) : std::move(read_end));
+      if (i == kControlFd) std::swap(read_end, write_end);
+      fds.fd[i] = write_end.get();
+      given.push_back(std::move(write_end));
+      kept.push_back(std::move(read_end));
     }
   }
 };

@@ -96,10 +96,14 @@ Execution::Execution(asio::io_context& io, const Services& services, ImageInfo i
 namespace {
 
 // Launches run here, never on an io thread: the launcher answers in milliseconds, but starting an
-// image's zygote takes its imports (seconds for the ML image), and the launcher takes one request
-// at a time.
+// image's zygote takes its imports (seconds for the ML image). Each launch blocks its thread in
+// LauncherClient::Launch while the launcher works, and the launcher serves several at once (issue
+// 24), so several threads: 8 keep a burst of launches (a warm pool refilling, concurrent cold
+// starts) in the launcher together, so that one slow launch (a zygote starting, a child slow to
+// set up) delays only itself, while the threads themselves cost nothing but their stacks.
+constexpr std::size_t kLaunchThreads = 8;
 asio::thread_pool& LaunchThread() {
-  static auto* pool = new asio::thread_pool(1);
+  static auto* pool = new asio::thread_pool(kLaunchThreads);
   return *pool;
 }
 
@@ -170,7 +174,8 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
     for (const auto& path : *procs) prepared.request.add_cgroup_procs(path);
   }
   // An image whose zygote could not start lately is launched without one (zygote_health.h): a
-  // failed zygote start holds this one launch thread, so it is tried once per backoff period.
+  // failed zygote start holds a launch thread and the launcher's work, so it is tried once per
+  // backoff period.
   internal::LaunchRequest& request = prepared.request;
   ZygoteHealth& zygotes = *services_.zygote_health;
   if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
@@ -186,12 +191,13 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
               image_.name, sandbox->zygote_restarted);
   }
   if (zygote_failed) {
-    const auto backoff =
-        zygotes.RecordFailure(image_.name, sandbox.status().message(), Clock::now());
-    LogWith(prepared.log, spdlog::level::warn,
-            "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
-            "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
-            image_.name, sandbox.status().message(), backoff.count());
+    // Launches that overlap may see the same failure: only the first one in a period says so.
+    if (const auto backoff =
+            zygotes.RecordFailure(image_.name, sandbox.status().message(), Clock::now()))
+      LogWith(prepared.log, spdlog::level::warn,
+              "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
+              "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
+              image_.name, sandbox.status().message(), backoff->count());
     SetSandboxCommand(request, false);
     sandbox = services_.launcher->Launch(request, prepared.fds);
   }

@@ -10,10 +10,12 @@ bool ZygoteHealth::UseZygote(const std::string& image, Clock::time_point now) co
   return it == failing_.end() || now >= it->second.retry_at;
 }
 
-std::chrono::seconds ZygoteHealth::RecordFailure(const std::string& image, const std::string& cause,
-                                                 Clock::time_point now) {
+std::optional<std::chrono::seconds> ZygoteHealth::RecordFailure(const std::string& image,
+                                                                const std::string& cause,
+                                                                Clock::time_point now) {
   std::lock_guard lock(mu_);
   Failing& failing = failing_[image];
+  if (failing.backoff.count() != 0 && now < failing.retry_at) return std::nullopt;
   failing.backoff =
       failing.backoff.count() == 0 ? kFirstBackoff : std::min(failing.backoff * 2, kMaxBackoff);
   failing.retry_at = now + failing.backoff;

@@ -1,7 +1,8 @@
 // Which images' zygotes to use: an image whose zygote could not start is launched without one
 // (each sandbox starts its own interpreter, as with --no-zygotes) for a backoff period, so that a
-// broken image costs one failed zygote start per period on the one launch thread instead of one
-// per launch, and its requests are still served. The period doubles with each failure in a row
+// broken image costs one failed zygote start per period (and those of the launches already under
+// way when it failed) instead of one per launch, and its requests are still served. Thread-safe:
+// the launch threads (execution.cc) use it at once. The period doubles with each failure in a row
 // (kFirstBackoff up to kMaxBackoff); a zygote that starts again clears it, and so does SIGHUP.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -24,10 +26,13 @@ class ZygoteHealth {
   // Whether a sandbox of `image` launched at `now` should be forked from its zygote.
   bool UseZygote(const std::string& image, Clock::time_point now) const;
   // The zygote of `image` could not start at `now` (`cause` says why): returns the period during
-  // which its sandboxes start without one. Called once per period (UseZygote says no meanwhile),
-  // so the caller's warning is logged once per period.
-  std::chrono::seconds RecordFailure(const std::string& image, const std::string& cause,
-                                     Clock::time_point now);
+  // which its sandboxes start without one, so that the caller's warning is logged once per
+  // period. UseZygote says no meanwhile, but launches that overlap may all have been told yes
+  // before the first of them failed: a failure within the period in force is theirs, neither
+  // lengthens it nor is said again (nullopt).
+  std::optional<std::chrono::seconds> RecordFailure(const std::string& image,
+                                                    const std::string& cause,
+                                                    Clock::time_point now);
   // A sandbox of `image` was forked from its zygote: the backoff starts afresh next time.
   // `restarted`: the fork started the zygote again, and why the one before ended ("died",
   // "aged", "unresponsive", "reload"; LaunchReply.zygote_restarted), or empty.

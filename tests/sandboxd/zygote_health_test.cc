@@ -27,8 +27,9 @@ TEST(ZygoteHealth, TheBackoffDoublesUpToItsCapAndASuccessClearsIt) {
   std::chrono::seconds expected = ZygoteHealth::kFirstBackoff;
   for (int i = 0; i < 10; ++i) {
     const auto backoff = health.RecordFailure("broken", "cannot load", now);
-    EXPECT_EQ(backoff, expected);
-    now += backoff;
+    ASSERT_TRUE(backoff.has_value());
+    EXPECT_EQ(*backoff, expected);
+    now += *backoff;
     expected = std::min(expected * 2, ZygoteHealth::kMaxBackoff);
   }
   EXPECT_EQ(health.RecordFailure("broken", "x", now), ZygoteHealth::kMaxBackoff);
@@ -37,6 +38,21 @@ TEST(ZygoteHealth, TheBackoffDoublesUpToItsCapAndASuccessClearsIt) {
   EXPECT_EQ(health.RecordFailure("broken", "x", now), ZygoteHealth::kFirstBackoff);
   health.Reset();
   EXPECT_TRUE(health.UseZygote("broken", now));
+}
+
+// Issue 24: launches overlap, so several may have been told to use the zygote before the first
+// of them failed. Their failures, within the period the first one set, are the same one: the
+// period is not lengthened and the warning not said again.
+TEST(ZygoteHealth, FailuresOfOverlappingLaunchesCountOnce) {
+  ZygoteHealth health;
+  const Clock::time_point t0{};
+  EXPECT_EQ(health.RecordFailure("broken", "cannot load", t0), ZygoteHealth::kFirstBackoff);
+  EXPECT_EQ(health.RecordFailure("broken", "cannot load", t0 + std::chrono::seconds(1)),
+            std::nullopt);
+  EXPECT_TRUE(health.UseZygote("broken", t0 + ZygoteHealth::kFirstBackoff));
+  // The next period's failure doubles it, as before.
+  EXPECT_EQ(health.RecordFailure("broken", "cannot load", t0 + ZygoteHealth::kFirstBackoff),
+            2 * ZygoteHealth::kFirstBackoff);
 }
 
 }  // namespace

@@ -105,13 +105,6 @@ void LauncherClient::ReadReplies(Instance* instance) {
       reply.fds = std::move(frame.fds);
       std::unique_lock lock(mu_);
       auto it = instance->pending.find(reply.reply.sandbox_id());
-      // The launcher before issue 24 answers restart_zygotes with no sandbox_id: such a reply
-      // is the restart's (only the SIGHUP handler restarts zygotes, one at a time).
-      if (it == instance->pending.end() && reply.reply.sandbox_id().empty()) {
-        for (it = instance->pending.begin(); it != instance->pending.end(); ++it) {
-          if (it->first.starts_with(kRestartIdPrefix)) break;
-        }
-      }
       if (it == instance->pending.end()) {
         lock.unlock();
         Drop(std::move(reply), "no call waits for it (it gave up)");

@@ -139,6 +139,9 @@ Status Zygotes::Start(const std::string& key, const internal::LaunchRequest& req
   Zygote& zygote = zygotes_[key];
   zygote.pid = static_cast<pid_t>(pid);
   zygote.socket.reset(pair[0]);
+  // Read without blocking: a zygote found dead is drained of what it said (Reaped), and a child
+  // it forked may hold the socket for a moment, so EOF cannot be waited for.
+  ::fcntl(zygote.socket.get(), F_SETFL, ::fcntl(zygote.socket.get(), F_GETFL) | O_NONBLOCK);
   zygote.started = Clock::now();
   // It says it is ready once everything is imported; launches wait in its queue until then.
   zygote.ready_deadline = zygote.started + kStartBound;
@@ -275,7 +278,6 @@ void Zygotes::OnZygoteReadable(const std::string& key, pid_t pid) {
   Zygote& zygote = it->second;
   auto state = zygote.reader.ReadFrom(zygote.socket.get());
   if (!state.ok() || *state == FrameReader::ReadState::kClosed) {
-    const std::string what = state.ok() ? "closed its socket" : state.status().message();
     if (!zygote.ready) {
       StartFailed(key, "ended before it was ready (its error is in the log above)");
     } else {
@@ -377,14 +379,23 @@ void Zygotes::StopAll() {
 }
 
 void Zygotes::Reaped(pid_t pid) {
-  for (auto& [key, zygote] : zygotes_) {
-    if (zygote.pid != pid) continue;
-    if (!zygote.ready) {
-      StartFailed(key, "ended before it was ready (its error is in the log above)");
-    } else {
-      Stop(key, "died", /*retry_all=*/false);
-    }
-    return;
+  std::string key;
+  for (const auto& [k, zygote] : zygotes_) {
+    if (zygote.pid == pid) key = k;
+  }
+  if (key.empty()) return;
+  // What it wrote before it died comes first (its error when it could not start, answers to
+  // forks it made): the reaping may be handled before its socket in the same round.
+  const auto alive = [&] {
+    auto it = zygotes_.find(key);
+    return it != zygotes_.end() && it->second.pid == pid;
+  };
+  for (int reads = 0; reads < 64 && alive(); ++reads) OnZygoteReadable(key, pid);
+  if (!alive()) return;
+  if (!zygotes_.at(key).ready) {
+    StartFailed(key, "ended before it was ready (its error is in the log above)");
+  } else {
+    Stop(key, "died", /*retry_all=*/false);
   }
 }
 

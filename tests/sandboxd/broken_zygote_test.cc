@@ -8,10 +8,12 @@
 #include <sched.h>
 #include <sys/mount.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "wait_for.h"
 
 namespace sandboxd::testing {
 namespace {
@@ -36,9 +39,9 @@ Request Small(const std::string& image, std::int64_t value) {
   return request;
 }
 
-// An images folder with the default image (a link) and a copy of it, as an overlay, that lacks
-// the zygote's library. The test runs in a mount namespace of its own, which its daemon inherits:
-// the overlay ends with them, whatever way the test ends.
+// An images folder with the default image (a link) and copies of it, as overlays, that tests
+// change. The test runs in a mount namespace of its own, which its daemon inherits: the overlays
+// end with them, whatever way the test ends.
 class BrokenZygoteTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -53,41 +56,47 @@ class BrokenZygoteTest : public ::testing::Test {
     // able to reach it.
     fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);
-    const fs::path real = fs::path(ImagesDir()) / "python3.11";
-    const fs::path images = dir_ / "images";
-    const fs::path broken = images / kBrokenImage;
-    fs::create_directories(broken / "rootfs");
-    fs::create_directories(dir_ / "upper");
-    fs::create_directories(dir_ / "work");
-    fs::create_directory_symlink(real, images / "python3.11");
-    for (const char* file : {"manifest", "manifest.sha256", "packages.lock"})
-      fs::copy_file(real / file, broken / file);
-    const std::string options = "lowerdir=" + (real / "rootfs").string() +
-                                ",upperdir=" + (dir_ / "upper").string() +
-                                ",workdir=" + (dir_ / "work").string();
-    ASSERT_EQ(::mount("overlay", (broken / "rootfs").c_str(), "overlay", 0, options.c_str()), 0)
-        << std::strerror(errno);
-    unsigned removed = 0;
-    const fs::path libs = broken / "rootfs/usr/lib/x86_64-linux-gnu";
-    for (const auto& entry : fs::directory_iterator(libs)) {
-      if (entry.path().filename().string().starts_with("libprotobuf-lite.so.32")) {
-        fs::remove(entry.path());
-        ++removed;
-      }
-    }
-    ASSERT_GT(removed, 0U) << "the default image has no libprotobuf-lite.so.32 to take away";
-    ::setenv("SANDBOXD_TEST_IMAGES_DIR", images.c_str(), 1);
+    fs::create_directories(dir_ / "images");
+    fs::create_directory_symlink(fs::path(ImagesDir()) / "python3.11", dir_ / "images/python3.11");
+    ::setenv("SANDBOXD_TEST_IMAGES_DIR", (dir_ / "images").c_str(), 1);
   }
   void TearDown() override {
     if (dir_.empty()) return;
-    ::umount2((dir_ / "images" / kBrokenImage / "rootfs").c_str(), MNT_DETACH);
+    for (const auto& rootfs : overlays_) ::umount2(rootfs.c_str(), MNT_DETACH);
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
+  // A copy of the default image named `name`, writable through the returned rootfs path.
+  fs::path AddOverlayImage(const std::string& name) {
+    const fs::path real = fs::path(ImagesDir()) / "python3.11";
+    const fs::path image = dir_ / "images" / name;
+    fs::create_directories(image / "rootfs");
+    fs::create_directories(dir_ / (name + ".upper"));
+    fs::create_directories(dir_ / (name + ".work"));
+    for (const char* file : {"manifest", "manifest.sha256", "packages.lock"})
+      fs::copy_file(real / file, image / file);
+    const std::string options = "lowerdir=" + (real / "rootfs").string() +
+                                ",upperdir=" + (dir_ / (name + ".upper")).string() +
+                                ",workdir=" + (dir_ / (name + ".work")).string();
+    EXPECT_EQ(::mount("overlay", (image / "rootfs").c_str(), "overlay", 0, options.c_str()), 0)
+        << std::strerror(errno);
+    overlays_.push_back(image / "rootfs");
+    return image / "rootfs";
+  }
   fs::path dir_;
+  std::vector<fs::path> overlays_;
 };
 
 TEST_F(BrokenZygoteTest, MoreRequestsThanSlotsForItThenTheDefaultImageAreAllAnswered) {
+  const fs::path rootfs = AddOverlayImage(kBrokenImage);
+  unsigned removed = 0;
+  for (const auto& entry : fs::directory_iterator(rootfs / "usr/lib/x86_64-linux-gnu")) {
+    if (entry.path().filename().string().starts_with("libprotobuf-lite.so.32")) {
+      fs::remove(entry.path());
+      ++removed;
+    }
+  }
+  ASSERT_GT(removed, 0U) << "the default image has no libprotobuf-lite.so.32 to take away";
   DaemonOptions options;
   options.extra_args = {"--max-sandboxes", "4", "--max-queue", "4", "--warm-sandboxes", "0"};
   options.log_path = (dir_ / "daemon.log").string();
@@ -137,6 +146,65 @@ TEST_F(BrokenZygoteTest, MoreRequestsThanSlotsForItThenTheDefaultImageAreAllAnsw
     EXPECT_NE(line.find("libprotobuf-lite.so.32"), std::string::npos) << line;
   }
   EXPECT_EQ(warnings, 1U) << "one warning per backoff period, naming the cause";
+}
+
+// Issue 24, launches overlap: an image whose zygote takes long to start (here its interpreter
+// waits, in sitecustomize, for a gate the test opens) delays only its own requests. The default
+// image's requests, sent while it starts, are launched and answered first; then the gate opens
+// and the slow image's request is answered too.
+TEST_F(BrokenZygoteTest, AZygoteThatIsSlowToStartDelaysOnlyItsOwnImage) {
+  constexpr const char* kSlowImage = "python3.11-slowzygote";
+  const fs::path rootfs = AddOverlayImage(kSlowImage);
+  const fs::path site = rootfs / "etc/python3.11/sitecustomize.py";
+  fs::remove(site);
+  {
+    // Only the zygote waits (sys.argv names zygote.py); a sandbox started without one does not.
+    std::ofstream out(site);
+    out << "import os, sys, time\n"
+           "if any(a.endswith('zygote.py') for a in sys.argv):\n"
+           "    while not os.path.exists('/etc/gate-open'):\n"
+           "        time.sleep(0.05)\n";
+  }
+  DaemonOptions options;
+  options.extra_args = {"--max-sandboxes", "4", "--warm-sandboxes", "0"};
+  options.log_path = (dir_ / "daemon.log").string();
+  options.log_level = "debug";
+  auto daemon = DaemonProcess::Start(options);
+  ASSERT_NE(daemon, nullptr);
+
+  const auto open_gate = [&] { std::ofstream gate(rootfs / "etc/gate-open"); };
+  std::optional<ExecuteOutcome> slow;
+  std::atomic<bool> slow_answered{false};
+  std::thread slow_client([&] {
+    Client client = daemon->Connect(std::chrono::milliseconds(kDeadlineMs + 10'000));
+    slow = client.Execute(Small(kSlowImage, 1));
+    slow_answered = true;
+  });
+  // Whatever way the test ends, the slow request is let through and its client joined.
+  struct Finally {
+    std::function<void()> run;
+    ~Finally() { run(); }
+  } let_through{[&] {
+    open_gate();
+    if (slow_client.joinable()) slow_client.join();
+  }};
+  // Its launch is under way once the daemon has logged it (debug lines are on in tests).
+  ASSERT_TRUE(
+      WaitUntil([&] { return CountInFile(options.log_path, "from its image's zygote") >= 1; },
+                std::chrono::seconds(60)));
+  for (std::int64_t i = 2; i < 5; ++i) {
+    Client client = daemon->Connect(std::chrono::milliseconds(kDeadlineMs + 10'000));
+    auto outcome = client.Execute(Small("", i));
+    ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+    EXPECT_EQ(outcome.result().table.view().GetLong(0, 0), i);
+    EXPECT_FALSE(slow_answered) << "the slow image's request was answered before its zygote was";
+  }
+  { std::ofstream gate(rootfs / "etc/gate-open"); }
+  slow_client.join();
+  ASSERT_TRUE(slow.has_value());
+  ASSERT_TRUE(slow->ok()) << slow->error().ToString();
+  EXPECT_EQ(slow->result().table.view().GetLong(0, 0), 1);
+  EXPECT_TRUE(daemon->alive());
 }
 
 }  // namespace

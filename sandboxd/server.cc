@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 
+#include "answers.h"
 #include "frame_writer.h"
 #include "input_spill.h"
 #include "log.h"
@@ -314,18 +315,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return ListImages();
       case proto::ClientMessage::kClearCache:
         return ClearCache(message.clear_cache());
-      case proto::ClientMessage::kStatus: {
-        Answer answer;
-        answer.message.set_version(proto::PROTOCOL_VERSION_1);
-        *answer.message.mutable_status() = BuildDaemonStatus(server_);
-        return Send(std::move(answer));
-      }
-      case proto::ClientMessage::kPolicy: {
-        Answer answer;
-        answer.message.set_version(proto::PROTOCOL_VERSION_1);
-        *answer.message.mutable_policy() = BuildPolicyReport(server_);
-        return Send(std::move(answer));
-      }
+      case proto::ClientMessage::kStatus:
+        return Send(StatusAnswer(BuildDaemonStatus(server_)));
+      case proto::ClientMessage::kPolicy:
+        return Send(PolicyAnswer(BuildPolicyReport(server_)));
       default:
         return Send(ErrorAnswer("", ErrorCode::kBadRequest, "the message has no request in it"));
     }
@@ -338,24 +331,12 @@ class Session : public std::enable_shared_from_this<Session> {
     ArtifactService* service = server_.artifacts(error);
     if (service == nullptr) return Send(ErrorAnswer("", error.code(), error.message()));
     const std::vector<std::string> urls(request.urls().begin(), request.urls().end());
-    Answer answer;
-    answer.message.set_version(proto::PROTOCOL_VERSION_1);
-    answer.message.mutable_cache_cleared()->set_entries_removed(service->ClearCache(urls));
-    Send(std::move(answer));
+    Send(CacheClearedAnswer(service->ClearCache(urls)));
   }
 
   void ListImages() {
-    Answer answer;
-    answer.message.set_version(proto::PROTOCOL_VERSION_1);
-    auto* list = answer.message.mutable_images();
-    list->set_default_image(server_.services().config.default_image);
-    for (const auto& image : server_.services().images->List()) {
-      auto* info = list->add_images();
-      info->set_name(image.name);
-      info->set_manifest_sha256(image.manifest_sha256);
-      info->set_package_count(image.package_count);
-    }
-    Send(std::move(answer));
+    Send(ImageListAnswer(server_.services().config.default_image,
+                         server_.services().images->List()));
   }
 
   void Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds) {

@@ -63,17 +63,6 @@ void ReadWhatIsThere(int fd, std::array<std::byte, N>& buffer, Take take) {
 
 }  // namespace
 
-Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message) {
-  Answer answer;
-  answer.message.set_version(proto::PROTOCOL_VERSION_1);
-  answer.message.set_request_id(request_id);
-  auto* error = answer.message.mutable_error();
-  error->set_code(static_cast<proto::ErrorCode>(code));
-  error->set_message(SanitizeUtf8(message));
-  if (code == ErrorCode::kOverloaded) error->set_retry_after_ms(kOverloadRetryMs);
-  return answer;
-}
-
 struct Execution::Stream {
   proto::LogRecord::Stream kind;
   std::unique_ptr<asio::posix::stream_descriptor> pipe;

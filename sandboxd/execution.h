@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "active_requests.h"
+#include "answers.h"
 #include "config.h"
 #include "images.h"
 #include "launcher_client.h"
@@ -103,19 +104,6 @@ struct PreparedRequest {
 // the cgroup removals those queued.
 void WaitForLaunchesAndChecks();
 void WaitForCleanups();
-
-// The answer: a message and the descriptors that ride with it (a large result's memfd).
-struct Answer {
-  proto::DaemonMessage message;
-  std::vector<UniqueFd> fds;
-};
-using AnswerCallback = std::function<void(Answer)>;
-
-// How long an OVERLOADED answer asks the client to wait before it retries.
-inline constexpr std::uint64_t kOverloadRetryMs = 1000;
-
-// An error answer; OVERLOADED ones carry retry_after_ms.
-Answer ErrorAnswer(const std::string& request_id, ErrorCode code, const std::string& message);
 
 // Where a sandbox's request-specific files come from when they are known at launch (a cold
 // start); a warm sandbox is launched before its request exists and gets none of them.

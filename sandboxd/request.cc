@@ -1,10 +1,7 @@
 #include "request.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -147,88 +144,6 @@ StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
       !s.ok())
     return s;
   return prepared;
-}
-
-namespace {
-
-// The debug answer's input table rides inline up to this size, as a result's does; a larger one
-// goes back in the request's own sealed memfd, so it needs no frame of its size.
-constexpr std::size_t kInlineDebugTableBytes = 64 * 1024;
-
-std::string JsonText(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// JSON as the body of a Python r'''...''' literal: `'` occurs only inside JSON strings, where
-// \u0027 means the same, so the literal cannot end early; JSON text never ends in a backslash.
-std::string PythonRawJson(const nlohmann::json& value) {
-  std::string out;
-  for (const char c : JsonText(value)) {
-    if (c == '\'')
-      out += "\\u0027";
-    else
-      out += c;
-  }
-  return out;
-}
-
-}  // namespace
-
-Answer DebugAnswer(const proto::ExecuteRequest& request, const PreparedRequest& prepared) {
-  Answer answer;
-  answer.message.set_version(proto::PROTOCOL_VERSION_1);
-  answer.message.set_request_id(prepared.request_id);
-  auto* result = answer.message.mutable_result();
-  auto* table = result->mutable_table();
-  table->set_size(prepared.input_bytes);
-  if (prepared.input_bytes <= kInlineDebugTableBytes) {
-    auto mapped = MappedFile::Map(prepared.input_memfd.get(), prepared.input_bytes);
-    if (!mapped.ok())
-      return ErrorAnswer(prepared.request_id, ErrorCode::kInternal,
-                         "debug mode: mapping the input table: " + mapped.status().message());
-    table->set_inline_data(reinterpret_cast<const char*>(mapped->bytes().data()),
-                           mapped->bytes().size());
-  } else {
-    // Sealed since admission: the client may map it, and nobody can change it.
-    UniqueFd copy(::fcntl(prepared.input_memfd.get(), F_DUPFD_CLOEXEC, 0));
-    if (!copy)
-      return ErrorAnswer(
-          prepared.request_id, ErrorCode::kInternal,
-          std::string("debug mode: duplicating the input memfd: ") + std::strerror(errno));
-    table->set_memfd_index(0);
-    answer.fds.push_back(std::move(copy));
-  }
-
-  // The reproduction decodes input.sbxt with the runner's own modules (sandboxd_runtime/
-  // debug_repro.py) and runs the script through the runner's run_script, so df and kargs are the
-  // sandbox's: a pd.read_csv of the table would turn datetimes, timespans, decimals, dynamic
-  // values and nullable integers into other types. `sandboxctl run --debug DIR` lays out the
-  // whole folder; this script is for clients that do it themselves.
-  nlohmann::json columns = nlohmann::json::array();
-  for (const auto& c : prepared.output_columns)
-    columns.push_back({{"name", c.name}, {"type", std::string(ColumnTypeName(c.type))}});
-  result->set_debug_script(fmt::format(
-      "#!/usr/bin/env python3\n"
-      "# Reproduces sandboxd request {} on a plain Python with numpy and pandas.\n"
-      "# df is decoded by the runner's own code, so its dtypes, values, nulls and index are the\n"
-      "# sandbox's. Beside this file it needs input.sbxt (the input table of this answer, its\n"
-      "# SBXT bytes as they are) and the runner's modules sandboxd_runtime/ and sandbox_utils/\n"
-      "# (the daemon's runtime folder, installed as share/sandboxd/runtime). `sandboxctl run\n"
-      "# --debug DIR` writes all of that, with the script and kargs as files to edit\n"
-      "# (runtime_images/RUNNER.md, \"Debug mode\").\n"
-      "import json\nimport os\nimport sys\n\n"
-      "sys.dont_write_bytecode = True\n"
-      "HERE = os.path.dirname(os.path.abspath(__file__))\n"
-      "sys.path.insert(0, HERE)\n"
-      "from sandboxd_runtime import debug_repro  # noqa: E402\n\n"
-      "KARGS = r'''{}'''\n"
-      "OUTPUT_COLUMNS = debug_repro.parse_columns(json.loads(r'''{}'''))\n"
-      "SCRIPT = {}\n\n"
-      "if __name__ == \"__main__\":\n"
-      "    sys.exit(debug_repro.reproduce(HERE, SCRIPT, KARGS, OUTPUT_COLUMNS, sys.argv[1:]))\n",
-      JsonText(prepared.request_id), PythonRawJson(nlohmann::json::parse(prepared.kargs_json)),
-      PythonRawJson(columns), JsonText(request.script())));
-  return answer;
 }
 
 }  // namespace sandboxd

@@ -21,8 +21,4 @@ inline constexpr std::size_t kMaxScriptParametersDepth = kMaxJsonDepth;
 StatusOr<PreparedRequest> PrepareRequest(const proto::ExecuteRequest& request,
                                          std::vector<UniqueFd>& fds, const Services& services);
 
-// Debug mode (like Kusto's `set query_python_debug`): runs nothing; answers with the input
-// table and a script that reproduces the call on a plain Python installation.
-Answer DebugAnswer(const proto::ExecuteRequest& request, const PreparedRequest& prepared);
-
 }  // namespace sandboxd

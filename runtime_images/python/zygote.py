@@ -1,5 +1,5 @@
 """The zygote: the image's Python with everything a request needs already imported, forking
-one sandbox per request (DESIGN.md, "Warm pool: a zygote per image"; sandboxd/zygotes.h).
+one sandbox per request (docs/ARCHITECTURE.md, "Zygotes"; sandboxd/launcher/zygotes.h).
 
 Started by the launcher, inside the image's root, as
 

@@ -212,7 +212,8 @@ TEST_F(SandboxctlDebugTest, ReproductionSeesTheSandboxsDfAndKargs) {
   for (const auto& [key, value] : sandbox_json.items())
     EXPECT_EQ(repro_json.value(key, nlohmann::json()), value) << key;
 
-  // What the sandbox gave is DESIGN.md's type table, so the two did not agree on something else.
+  // What the sandbox gave is docs/ARCHITECTURE.md's type table ("Types"), so the two did not agree
+  // on something else.
   const nlohmann::json expected_dtypes = {{"b", "bool"},
                                           {"bn", "boolean"},
                                           {"i", "int32"},

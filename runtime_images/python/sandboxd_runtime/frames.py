@@ -1,6 +1,6 @@
 """SBXT tables to pandas (`df`) and back (`result`), with Kusto's types.
 
-Input (`read_input`), per DESIGN.md's type table:
+Input (`read_input`), per docs/ARCHITECTURE.md, "Types":
 
     bool      bool; pandas 'boolean' when the column holds a null (pd.NA)
     int       int32; 'Int32' when it holds a null

@@ -1,6 +1,6 @@
 // The daemon's side of its launcher (launcher/launcher_main.h): the fork server that clones each
 // sandbox into its namespaces. The multithreaded daemon never forks; the launcher inherits none
-// of its memory, locks or descriptors (DESIGN.md, "Lessons from the anchors"). Daemon and
+// of its memory, locks or descriptors (docs/ARCHITECTURE.md, "Processes"). Daemon and
 // launcher talk over a socketpair with framed protobuf (launcher.proto).
 //
 // Calls overlap (issue 24): each caller sends its request and waits for the reply that carries

@@ -1,4 +1,4 @@
-// The launcher process (DESIGN.md, "Lessons from the anchors"): a single-threaded fork server,
+// The launcher process (docs/ARCHITECTURE.md, "Processes"): a single-threaded fork server,
 // exec'd fresh by the root helper (root_helper.h) before any thread exists, that clones each
 // sandbox into its namespaces or has its image's zygote fork it (zygotes.h). It checks every
 // request against the bounds the daemon sent first (launch_bounds.h). The daemon talks to it

@@ -36,17 +36,18 @@ bool SafeForStdRegex(std::string_view regex) {
       state = kAtom;
     }
     if (c == '{' && !in_class) {
-      // Skip to the closing brace, so the quantifier ends there.
-      const std::size_t close = regex.find('}', i);
-      if (close != std::string_view::npos &&
-          regex.substr(i + 1, close - i - 1).find_first_not_of("0123456789,") ==
-              std::string_view::npos) {
-        std::uint64_t value = 0;
-        for (std::size_t j = i + 1; j < close; ++j) {
-          value = regex[j] == ',' ? 0 : value * 10 + static_cast<std::uint64_t>(regex[j] - '0');
-          if (value > kMaxRegexRepetition) return false;
-        }
-        i = close;
+      // std::regex reads the numbers after a brace before it knows whether the brace closes
+      // ("a{99999999999999999999" overflowed in it: found by the fuzzer), so every number there
+      // is bounded, closed or not.
+      std::size_t end = i + 1;
+      std::uint64_t value = 0;
+      for (; end < regex.size() && (regex[end] == ',' || (regex[end] >= '0' && regex[end] <= '9'));
+           ++end) {
+        value = regex[end] == ',' ? 0 : value * 10 + static_cast<std::uint64_t>(regex[end] - '0');
+        if (value > kMaxRegexRepetition) return false;
+      }
+      if (end < regex.size() && regex[end] == '}') {
+        i = end;  // the quantifier ends at its closing brace
         continue;
       }
       state = kAtom;  // a literal brace

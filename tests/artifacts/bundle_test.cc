@@ -490,7 +490,9 @@ TEST(CalloutPolicy, HugeRepetitionCountsAreRefusedBeforeCompiling) {
                                "t.json");
   };
   for (const char* huge : {"^https://a{1111111111111111111111}", "x{2,11111111111111111111}",
-                           "(ab){1001}", "c{0,1001}", "(a)\\\\1111111111111111111111111"}) {
+                           "(ab){1001}", "c{0,1001}", "(a)\\\\1111111111111111111111111",
+                           // unclosed: std::regex reads the number before it knows
+                           "\\\\z{111111111111111111111101,222211s", "a{99999999999999999999"}) {
     auto rules = parse(huge);
     ASSERT_FALSE(rules.ok()) << huge;
     EXPECT_NE(rules.status().message().find("more than 1000 times"), std::string::npos)

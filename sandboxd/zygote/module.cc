@@ -155,4 +155,7 @@ PyModuleDef kModule = {PyModuleDef_HEAD_INIT,
 }  // namespace
 }  // namespace sandboxd
 
-PyMODINIT_FUNC PyInit__sandboxd_zygote() { return PyModule_Create(&sandboxd::kModule); }
+// CPython finds the module by this name (PyInit_ and the module's name, which starts with "_").
+PyMODINIT_FUNC PyInit__sandboxd_zygote() {  // NOLINT(bugprone-reserved-identifier)
+  return PyModule_Create(&sandboxd::kModule);
+}

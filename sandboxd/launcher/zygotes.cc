@@ -103,18 +103,20 @@ void Zygotes::Enqueue(std::uint64_t id) {
   Launch& launch = launches_.at(id);
   launch.step = Step::kQueued;
   launch.sync.reset();  // a child forked for an earlier attempt reads EOF and ends
-  auto it = zygotes_.find(launch.key);
+  // A copy: Pump may end this launch (and so its key) and then still need the key.
+  const std::string key = launch.key;
+  auto it = zygotes_.find(key);
   if (it != zygotes_.end() && Clock::now() - it->second.started > kMaxAge) {
-    Stop(launch.key, "aged", /*retry_all=*/true);
-    it = zygotes_.find(launch.key);
+    Stop(key, "aged", /*retry_all=*/true);
+    it = zygotes_.find(key);
   }
   if (it == zygotes_.end()) {
-    if (Status started = Start(launch.key, launch.request); !started.ok())
+    if (Status started = Start(key, launch.request); !started.ok())
       return Fail(id, started.message(), /*zygote_failed=*/true);
-    it = zygotes_.find(launch.key);
+    it = zygotes_.find(key);
   }
   it->second.queued.push_back(id);
-  Pump(it->second, launch.key);
+  Pump(it->second, key);
 }
 
 Status Zygotes::Start(const std::string& key, const internal::LaunchRequest& request) {

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "daemon_fixture.h"
 #include "internal_modes.h"
 #include "root_helper.h"
 #include "sandboxd/unique_fd.h"
@@ -140,7 +141,7 @@ class LauncherClientTest : public ::testing::Test {
     bounds.set_uid_first(uid_first_);
     bounds.set_uid_count(2 * kSlots);
     bounds.set_images_dir(Normal(ImagesDir()));
-    bounds.set_runtime_dir(Normal(test_paths::kRuntimeSource));
+    bounds.set_runtime_dir(Normal(sandboxd::testing::RuntimeDirForSandboxes()));
     bounds.set_zygote_module_dir(Normal(std::string(test_paths::kBinaryDir) + "/zygote"));
     bounds.set_artifacts_dir(Normal(artifacts_));
     bounds.set_allow_no_seccomp(true);
@@ -154,7 +155,7 @@ class LauncherClientTest : public ::testing::Test {
     internal::LaunchRequest request;
     request.set_sandbox_id(id);
     request.set_rootfs(Normal(ImagesDir()) + "/python3.11/rootfs");
-    request.set_runtime_dir(Normal(test_paths::kRuntimeSource));
+    request.set_runtime_dir(Normal(sandboxd::testing::RuntimeDirForSandboxes()));
     request.set_outside_uid(uid_first_ + 2 * slot);
     request.set_outside_gid(uid_first_ + 2 * slot);
     request.set_outside_root_uid(uid_first_ + 2 * slot + 1);

@@ -279,14 +279,7 @@ void Zygotes::OnZygoteReadable(const std::string& key, pid_t pid) {
   if (it == zygotes_.end() || it->second.pid != pid) return;  // ended earlier in this round
   Zygote& zygote = it->second;
   auto state = zygote.reader.ReadFrom(zygote.socket.get());
-  if (!state.ok() || *state == FrameReader::ReadState::kClosed) {
-    if (!zygote.ready) {
-      StartFailed(key, "ended before it was ready (its error is in the log above)");
-    } else {
-      Stop(key, "died", /*retry_all=*/false);
-    }
-    return;
-  }
+  if (!state.ok() || *state == FrameReader::ReadState::kClosed) return Ended(key);
   while (zygote.reader.HasFrame()) {
     Frame frame = zygote.reader.Next();
     if (!zygote.ready) {
@@ -393,8 +386,13 @@ void Zygotes::Reaped(pid_t pid) {
     return it != zygotes_.end() && it->second.pid == pid;
   };
   for (int reads = 0; reads < 64 && alive(); ++reads) OnZygoteReadable(key, pid);
-  if (!alive()) return;
-  if (!zygotes_.at(key).ready) {
+  if (alive()) Ended(key);
+}
+
+void Zygotes::Ended(const std::string& key) {
+  auto it = zygotes_.find(key);
+  if (it == zygotes_.end()) return;
+  if (!it->second.ready) {
     StartFailed(key, "ended before it was ready (its error is in the log above)");
   } else {
     Stop(key, "died", /*retry_all=*/false);

@@ -123,6 +123,9 @@ class Zygotes {
   void OnZygoteReadable(const std::string& key, pid_t pid);
   void OnForked(Zygote& zygote, std::uint64_t id, Frame frame);
   void OnSandboxByte(std::uint64_t id);
+  // The zygote of `key` is gone (its socket closed, or it was reaped): a start failure before it
+  // was ready, a death after.
+  void Ended(const std::string& key);
   // The zygote of `key` could not start: every launch waiting for it fails with `why`.
   void StartFailed(const std::string& key, const std::string& why);
   // The zygote of `key` ended or stopped answering (`why`: died, unresponsive, aged, reload):

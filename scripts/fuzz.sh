@@ -24,7 +24,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(frame_request typeof csv sbxt_validator json_depth bundle callout_policy seccomp_policy)
+  targets=(frame_request typeof csv sbxt_validator json_depth bundle callout_policy seccomp_policy
+           columns_native)
 fi
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DSANDBOXD_FUZZ=ON \

@@ -144,6 +144,19 @@ def main():
           b"allow read write\nallow socket if arg0 == X && arg1 & 0xf == SOCK_STREAM\n"
           b"errno(EAFNOSUPPORT) socket otherwise\nwhen memfd_noexec_seal allow memfd_create\n")
 
+    # columns_native: u32 rows, u8 flags, u16 offsets_at, u16 data_at, then the column's regions.
+    def column(cells, flags=0):
+        data = b"".join(cells)
+        ends, at = [0], 0
+        for cell in cells:
+            at += len(cell)
+            ends.append(at)
+        offsets = b"".join(struct.pack("<Q", e) for e in ends)
+        return struct.pack("<IBHH", len(cells), flags, 0, len(offsets)) + offsets + data
+    write("columns_native", "ascii", column([b"", b"a", b"hello", b"x" * 40]))
+    write("columns_native", "utf8", column(["é".encode(), "日本語".encode(), "𝄞".encode()]))
+    write("columns_native", "nulls_made", column([b"1.5", b"", b"-2E+3"], flags=3))
+
 
 if __name__ == "__main__":
     main()

@@ -132,6 +132,39 @@ TEST_F(ZygoteTest, AZygoteThatDiesIsReplacedAndRequestsGoOn) {
   if (!getenv("KEEP_LOG")) std::filesystem::remove(log);
 }
 
+TEST_F(ZygoteTest, AChildReadsAndWritesTextColumnsThroughTheRunnersCLoops) {
+  // The zygote loads _sandboxd_columns (runtime_images/native) with its own extension; its
+  // children convert string, guid and decimal cells in C, and the values come back unchanged.
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  TableBuilder builder({{"s", ColumnType::kString}, {"g", ColumnType::kGuid}});
+  const std::vector<std::string> texts = {"", "plain", "na\xc3\xafve caf\xc3\xa9",
+                                          "\xf0\x9d\x84\x9e"};
+  for (const auto& text : texts) {
+    builder.AppendText(0, text);
+    builder.AppendNull(1);
+  }
+  auto input = builder.FinishTable();
+  ASSERT_TRUE(input.ok());
+  Request request;
+  request.input = std::move(*input);
+  request.output_schema = "typeof(s:string, native:bool, g_null:bool)";
+  request.script =
+      "import sandboxd_runtime.frames as frames\n"
+      "result = pd.DataFrame({'s': df['s'], 'native': frames._columns is not None,\n"
+      "                       'g_null': df['g'].isna()})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  const TableView& view = outcome.result().table.view();
+  ASSERT_EQ(view.row_count(), texts.size());
+  for (std::size_t row = 0; row < texts.size(); ++row) {
+    EXPECT_EQ(view.GetText(0, row), texts[row]);
+    EXPECT_TRUE(view.GetBool(1, row)) << "the child converted its cells in Python";
+    EXPECT_TRUE(view.GetBool(2, row));
+  }
+}
+
 TEST_F(ZygoteTest, WithoutZygotesEachSandboxStartsItsOwnInterpreter) {
   auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0", "--no-zygotes"});
   ASSERT_NE(daemon, nullptr);

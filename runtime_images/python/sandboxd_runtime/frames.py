@@ -70,6 +70,13 @@ import pandas as pd
 from . import kusto_values as kv
 from . import sbxt
 
+try:
+    # The per-cell loops in C (runtime_images/native/columns_module.cc). The zygote loads it from
+    # its extension folder; a sandbox started without a zygote runs the Python loops below.
+    import _sandboxd_columns as _columns
+except ImportError:
+    _columns = None
+
 
 class InputError(Exception):
     """The input table cannot be read (BAD_REQUEST)."""
@@ -131,6 +138,8 @@ def _read_column(buffer, rows, column):
     offsets = np.frombuffer(buffer, sbxt.OFFSET_DTYPE, rows + 1, column.values_offset)
     if offsets[0] != 0 or offsets[-1] != column.data_length or np.any(offsets[1:] < offsets[:-1]):
         raise ValueError("offsets do not cover the data")
+    if _columns is not None and kind != "dynamic":
+        return _decoded_cells(buffer, rows, column, kind, valid)
     data = bytes(buffer[column.data_offset:column.data_offset + column.data_length])
     bounds = offsets.tolist()
     if kind == "string":
@@ -152,6 +161,17 @@ def _read_column(buffer, rows, column):
         return _object_array(cells)
     parse = decimal.Decimal if kind == "decimal" else str  # guid: the canonical text
     return _object_array([None if r is None else parse(r.decode("ascii")) for r in raw])
+
+
+def _decoded_cells(buffer, rows, column, kind, valid):
+    """The cells of a string, guid or decimal column, decoded by the C loops."""
+    make = decimal.Decimal if kind == "decimal" else None
+    # A null string slot is empty and reads as '', as Kusto's strings are never null.
+    flags = None if kind == "string" or valid is None else valid.view(np.uint8)
+    cells = np.empty(rows, dtype=object)
+    _columns.decode_cells(cells, buffer, column.values_offset, rows, column.data_offset,
+                          column.data_length, flags, make)
+    return cells
 
 
 def _fixed_column(kind, values, valid):
@@ -598,6 +618,11 @@ def _to_string(series):
             raise _Refused()
         series = series.astype(object)
     cells = series.to_numpy()
+    if _columns is not None:
+        encoded = _columns.encode_strings(cells)
+        if not isinstance(encoded, int):  # else a cell the loop below converts or refuses
+            offsets, data = encoded
+            return b"", np.frombuffer(offsets, sbxt.OFFSET_DTYPE), data
     out = []
     for i, value in enumerate(cells):
         if isinstance(value, str):

@@ -21,6 +21,8 @@ def _load_extension():
     sys.path.insert(0, MODULE_DIR)
     try:
         import _sandboxd_zygote
+        # The runner's per-cell loops (frames.py): loaded here, as the folder goes away below.
+        import _sandboxd_columns  # noqa: F401
     finally:
         sys.path.remove(MODULE_DIR)
     _sandboxd_zygote.detach(MODULE_DIR)

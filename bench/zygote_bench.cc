@@ -34,14 +34,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_daemon.h"
 #include "sandboxd/client.h"
-#include "test_paths.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+using sandboxd::bench::Clock;
+using sandboxd::bench::Daemon;
+using sandboxd::bench::Ms;
+using sandboxd::bench::RunTimed;
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -50,79 +51,14 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-// Runs argv, waits; its wall time in ms, or a negative number when it failed.
-double RunTimed(const std::vector<std::string>& args) {
-  const auto t0 = Clock::now();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  const double ms = Ms(Clock::now() - t0);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
-}
-
-struct Daemon {
-  pid_t pid = -1;
-  std::string dir, socket;
-  ~Daemon() {
-    if (pid > 0) {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
-  }
-};
-
 std::unique_ptr<Daemon> StartDaemon(const std::string& images_dir, const std::string& name,
                                     unsigned warm, unsigned slot) {
-  auto d = std::make_unique<Daemon>();
-  char tmpl[] = "/tmp/zygote-bench-XXXXXX";
-  d->dir = ::mkdtemp(tmpl);
-  d->socket = d->dir + "/s.sock";
-  std::ofstream(d->dir + "/conf") << "{}\n";
-  const std::vector<std::string> args = {
-      ::sandboxd::test_paths::kSandboxdBinary,
-      "--foreground",
-      "--config",
-      d->dir + "/conf",
-      "--socket",
-      d->socket,
-      "--images-dir",
-      images_dir,
-      "--runtime-dir",
-      ::sandboxd::test_paths::kRuntimeSource,
-      "--log-level",
-      "warn",
-      "--cgroup-v1-group",
-      "zygote-bench-" + name + "-" + std::to_string(::getpid()),
-      "--uid-base",
-      std::to_string(1'700'000'000U + ((::getpid() % 1024) * 4 + slot) * 128),
-      "--warm-sandboxes",
-      std::to_string(warm),
-      "--max-sandboxes",
-      "40",
-      "--max-queue",
-      "256"};
-  d->pid = ::fork();
-  if (d->pid == 0) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  for (int i = 0; i < 400; ++i) {
-    if (sandboxd::Client::Connect(d->socket).ok()) return d;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return nullptr;
+  sandboxd::bench::DaemonOptions options;
+  options.images_dir = images_dir;
+  options.name = "zygote-" + name;
+  options.slot = slot;
+  options.warm_sandboxes = warm;
+  return Daemon::Start(options);
 }
 
 sandboxd::Request SmallRequest(const std::string& input) {
@@ -352,7 +288,7 @@ int main(int argc, char** argv) {
   {
     auto daemon = StartDaemon(images_dir, "cold", 0, 0);
     if (!daemon) return std::fprintf(stderr, "zygote_bench: sandboxd did not start\n"), 1;
-    auto client = sandboxd::Client::Connect(daemon->socket);
+    auto client = sandboxd::Client::Connect(daemon->socket());
     const auto t0 = Clock::now();
     auto outcome = client->Execute(SmallRequest(input));
     first_ms = Ms(Clock::now() - t0);
@@ -363,24 +299,24 @@ int main(int argc, char** argv) {
   // --- warm pool of 16 ----------------------------------------------------------------------
   auto daemon = StartDaemon(images_dir, "warm", 16, 1);
   if (!daemon) return std::fprintf(stderr, "zygote_bench: sandboxd did not start\n"), 1;
-  (void)Load(daemon->socket, input, 20, 1);  // the zygote is up, the pool full
+  (void)Load(daemon->socket(), input, 20, 1);  // the zygote is up, the pool full
   std::this_thread::sleep_for(std::chrono::seconds(2));
   std::uint64_t pss_kb = 0;
   int ready = 0;
-  for (pid_t pid : Descendants(daemon->pid)) {
+  for (pid_t pid : Descendants(daemon->pid())) {
     const std::string comm = Comm(pid);
     if (comm == "sandboxd-launch") continue;
     if (comm == "sandbox-init" && Comm(ParentOf(pid)) == "sandboxd-launch") ++ready;
     pss_kb += PssKb(pid);
   }
-  const LoadResult sequential = Load(daemon->socket, input, requests, 1);
+  const LoadResult sequential = Load(daemon->socket(), input, requests, 1);
   const double p50 = Percentile(sequential.latencies_ms, 50);
   const double p99 = Percentile(sequential.latencies_ms, 99);
   double rates[3] = {0, 0, 0};
   const int concurrencies[3] = {2, 8, 32};
   int failures = sequential.failures;
   for (int i = 0; i < 3; ++i) {
-    const LoadResult r = Load(daemon->socket, input, requests, concurrencies[i]);
+    const LoadResult r = Load(daemon->socket(), input, requests, concurrencies[i]);
     rates[i] = static_cast<double>(r.latencies_ms.size()) / r.seconds;
     failures += r.failures;
   }
@@ -389,7 +325,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> burners;
   for (int i = 0; i < 2; ++i) {
     burners.emplace_back([&] {
-      auto client = sandboxd::Client::Connect(daemon->socket);
+      auto client = sandboxd::Client::Connect(daemon->socket());
       sandboxd::Request burn;
       burn.output_schema = "typeof(x:long)";
       burn.script =
@@ -399,7 +335,7 @@ int main(int argc, char** argv) {
     });
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const LoadResult burst = Load(daemon->socket, input, 16, 16);
+  const LoadResult burst = Load(daemon->socket(), input, 16, 16);
   for (auto& t : burners) t.join();
   const double burst_p99 = Percentile(burst.latencies_ms, 99);
 

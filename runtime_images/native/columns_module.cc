@@ -148,7 +148,7 @@ bool CellText(PyObject* cell, const char** text, Py_ssize_t* length) {
     PyErr_Clear();  // a lone surrogate: frames.py names the row
     return false;
   }
-  if (cell == Py_None || (PyFloat_CheckExact(cell) && std::isnan(PyFloat_AS_DOUBLE(cell)))) {
+  if (cell == Py_None || (PyFloat_Check(cell) && std::isnan(PyFloat_AS_DOUBLE(cell)))) {
     *text = "";
     *length = 0;
     return true;

@@ -86,6 +86,7 @@ class NativeColumns(unittest.TestCase):
         cells = np.array(text, dtype=object)
         cells[::11] = None
         cells[5::13] = float("nan")
+        cells[7::17] = np.float64("nan")  # numpy's NaN is a float too
         result = pd.DataFrame({"s": cells})
         self.assertEqual(encoded(result, [("s", "string")], True),
                          encoded(result, [("s", "string")], False))

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -28,6 +29,7 @@
 
 #include "bench_daemon.h"
 #include "sandboxd/client.h"
+#include "test_paths.h"
 
 namespace {
 
@@ -111,6 +113,38 @@ double ImageSeconds(const std::string& rootfs, const std::string& code) {
   return std::strtod(out.c_str(), nullptr);
 }
 
+// The runner alone on the string table, in the host's Debian Python (the images' numpy and
+// pandas): SBXT -> df -> SBXT through frames.py, with the C loops and with its Python loops.
+// Prints "<c seconds> <python seconds>".
+std::string RunnerStringSeconds(std::uint64_t strings) {
+  const std::string code =
+      "import os, sys, time\n"
+      "sys.path[:0] = ['" +
+      std::string(sandboxd::test_paths::kBinaryDir) + "/zygote', '" +
+      std::string(sandboxd::test_paths::kRuntimeSource) +
+      "']\n"
+      "import numpy as np, pandas as pd\n"
+      "from sandboxd_runtime import frames, sbxt\n"
+      "df = pd.DataFrame({'s': np.array(['row-%d' % i for i in range(" +
+      std::to_string(strings) +
+      ")], dtype=object)})\n"
+      "def once():\n"
+      "    t = time.perf_counter()\n"
+      "    rows, columns = frames.encode_result(df, [('s', 'string')], 1 << 34)\n"
+      "    fd = os.memfd_create('bench')\n"
+      "    sbxt.write_table(fd, rows, columns)\n"
+      "    back = frames.read_input(fd)\n"
+      "    os.close(fd)\n"
+      "    return time.perf_counter() - t\n"
+      "native = min(once() for _ in range(2))\n"
+      "loops, frames._columns = frames._columns, None\n"
+      "python = min(once() for _ in range(2))\n"
+      "print(native if loops else -1, python)\n";
+  std::string out;
+  if (RunTimed({"/usr/bin/python3", "-c", code}, &out) < 0) return "-1 -1";
+  return out;
+}
+
 double MemcpyGBs(const std::string& input) {
   std::string copy(input.size(), '\0');
   double best = std::numeric_limits<double>::max();
@@ -182,12 +216,20 @@ int main(int argc, char** argv) {
                   "back = [d.decode('utf-8') for d in data]\n"
                   "print(time.perf_counter() - t)\n");
   const double memcpy_gbs = MemcpyGBs(fixed);
+  const std::string runner_seconds = RunnerStringSeconds(strings);
+  char* rest = nullptr;
+  const double runner_c_s = std::strtod(runner_seconds.c_str(), &rest);
+  const double runner_python_s = std::strtod(rest, nullptr);
   const double fixed_bytes = static_cast<double>(fixed.size());
   std::printf("anchors:\n");
   std::printf("  %llu rows long + real through CSV in the image's pandas: %.2f s, %.3f GB/s\n",
               static_cast<unsigned long long>(rows), csv_s, fixed_bytes / csv_s / kGB);
   std::printf("  memcpy of the table here: %.2f GB/s\n", memcpy_gbs);
-  std::printf("  per-row Python encode + decode of the strings: %.3f s\n\n", per_row_s);
+  std::printf("  per-row Python encode + decode of the strings: %.3f s\n", per_row_s);
+  std::printf(
+      "  the runner alone, strings out and back in (frames.py): %.3f s with its C loops, "
+      "%.3f s with its Python loops\n\n",
+      runner_c_s, runner_python_s);
 
   sandboxd::bench::DaemonOptions options;
   options.images_dir = images_dir;

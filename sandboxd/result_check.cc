@@ -1,6 +1,10 @@
 #include "result_check.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "sandboxd/memfd.h"
@@ -24,6 +28,13 @@ asio::thread_pool& ResultCheckPool() {
 ResultCheck CheckResult(int memfd, std::uint64_t max_result_bytes,
                         const std::vector<ColumnSpec>& columns, const std::atomic<bool>& cancel) {
   ResultCheck check;
+  // Sealed before it is read, the memfd cannot change after the check: it then goes to the
+  // client as it is, without a copy. The runner's `done` sealed it already; a sandbox that had
+  // it mapped writable is gone by now (its result is checked after its exit), so this seals it
+  // too. Should sealing fail all the same, the checked bytes are copied as before.
+  const bool sealed =
+      ::fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0 ||
+      CheckSealed(memfd).ok();
   auto mapped = MappedFile::Map(memfd, max_result_bytes);
   if (!mapped.ok()) {
     check.status =
@@ -61,14 +72,19 @@ ResultCheck CheckResult(int memfd, std::uint64_t max_result_bytes,
   check.size = bytes.size();
   if (bytes.size() <= kInlineResultBytes) {
     check.inline_data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  } else if (sealed) {
+    check.sealed = UniqueFd(::fcntl(memfd, F_DUPFD_CLOEXEC, 0));
+    if (!check.sealed)
+      check.status = Status(ErrorCode::kInternal,
+                            std::string("passing on the result memfd: ") + std::strerror(errno));
   } else {
-    // A fresh sealed copy: the sandbox's memfd was writable by it and is not handed on.
-    auto sealed = CreateSealedMemfd("sandboxd-result", bytes);
-    if (!sealed.ok()) {
-      check.status = Status(ErrorCode::kInternal, sealed.status().message());
+    // A fresh sealed copy: the sandbox's memfd could still change and is not handed on.
+    auto copy = CreateSealedMemfd("sandboxd-result", bytes);
+    if (!copy.ok()) {
+      check.status = Status(ErrorCode::kInternal, copy.status().message());
       return check;
     }
-    check.sealed = std::move(*sealed);
+    check.sealed = std::move(*copy);
   }
   return check;
 }

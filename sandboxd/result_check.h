@@ -23,7 +23,7 @@ struct ResultCheck {
   Status status;
   std::uint64_t size = 0;
   std::string inline_data;  // a small result, sent inline
-  UniqueFd sealed;          // a large result's fresh sealed copy
+  UniqueFd sealed;          // a large result: the sandbox's memfd, sealed (or a sealed copy)
 };
 
 // Reads nothing but its arguments (it runs on the pool). `cancel` set: it stops with TIMEOUT.

@@ -32,6 +32,10 @@ import sys
 # -I keeps this file's folder off sys.path; the runtime's packages (sandboxd_runtime,
 # sandbox_utils) live in it. First, so a script's own files cannot shadow them.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The runner's C loops (_sandboxd_columns), mounted here when the image has the folder; a
+# zygote's children have them loaded already.
+if os.path.isdir("/sandbox/lib"):
+    sys.path.append("/sandbox/lib")
 
 from sandboxd_runtime.main import main  # noqa: E402
 

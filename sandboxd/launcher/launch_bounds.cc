@@ -109,13 +109,13 @@ Status CheckFolders(const internal::LaunchBounds& bounds, const internal::Launch
     return Refuse("rootfs", QuoteForMessage(rootfs) + " is not an absolute, normalized path");
   if (Status s = CheckExactly("runtime_dir", request.runtime_dir(), bounds.runtime_dir()); !s.ok())
     return s;
-  if (request.from_zygote()) {
+  // The project's extensions: a zygote loads them from there; a launched sandbox mounts the
+  // folder for the runner's C loops, or goes without it.
+  if (request.from_zygote() || !request.zygote_module_dir().empty()) {
     if (Status s = CheckExactly("zygote_module_dir", request.zygote_module_dir(),
                                 bounds.zygote_module_dir());
         !s.ok())
       return s;
-  } else if (!request.zygote_module_dir().empty()) {
-    return Refuse("zygote_module_dir", "is set for a sandbox not forked from a zygote");
   }
   const std::string requests = bounds.artifacts_dir() + "/requests";
   for (const auto& [field, dir] :

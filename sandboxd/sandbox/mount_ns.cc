@@ -195,6 +195,12 @@ std::string SetUpMountNamespace(const internal::LaunchRequest& request, LimitsVi
   if (pivot) {  // a zygote's tree has the runner already
     if (auto err = BindReadOnly(request.runtime_dir(), root + "/sandbox/runtime", 0); !err.empty())
       return err;
+    // The runner's C loops (runtime_images/native), where the image has the mount point (images
+    // built before it was added run the runner's Python loops instead).
+    const std::string lib = root + "/sandbox/lib";
+    if (!request.zygote_module_dir().empty() && ::access(lib.c_str(), F_OK) == 0) {
+      if (auto err = BindReadOnly(request.zygote_module_dir(), lib, 0); !err.empty()) return err;
+    }
   }
   if (!request.site_dir().empty()) {
     // Installed bundles may hold compiled extensions, so this one read-only bind keeps exec.

@@ -147,7 +147,13 @@ TEST_F(LaunchBoundsTest, CgroupFilesHostnameProgramAndLimitsAreChecked) {
         r.clear_zygote_module_dir();
       },
       "argv");
-  ExpectRefused([](auto& r) { r.set_from_zygote(false); }, "zygote_module_dir");
+  // A launched sandbox may mount the extension folder (the runner's C loops), no other.
+  ExpectRefused(
+      [](auto& r) {
+        r.set_from_zygote(false);
+        r.set_zygote_module_dir("/elsewhere");
+      },
+      "zygote_module_dir");
   // --no-seccomp lets an empty program through, and nothing else.
   bounds_.set_allow_no_seccomp(true);
   internal::LaunchRequest unfiltered = good_;

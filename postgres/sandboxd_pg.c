@@ -14,6 +14,7 @@
 /* clang-format on */
 
 #include "call.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -204,9 +205,15 @@ static void report_call_error(SbxCall* call) {
   while (length > 0 && text[length - 1] == '\n') text[--length] = '\0';
   initStringInfo(&detail);
   if (strchr(text, '\n') != NULL) {
+    /* The daemon's SCRIPT_ERROR is the exception's line, then the traceback ending in it. */
+    char* first_end = strchr(text, '\n');
     char* last = strrchr(text, '\n');
-    appendStringInfoString(&detail, text);
     headline = last + 1;
+    if ((size_t)(first_end - text) == strlen(headline) &&
+        strncmp(text, headline, strlen(headline)) == 0)
+      appendStringInfoString(&detail, first_end + 1);
+    else
+      appendStringInfoString(&detail, text);
   }
   if (script_stderr[0] != '\0') {
     if (detail.len > 0) appendStringInfoString(&detail, "\n");
@@ -482,12 +489,10 @@ Datum sandboxd_python(PG_FUNCTION_ARGS) {
   output_schema = text_to_cstring(PG_GETARG_TEXT_PP(0));
   script = text_to_cstring(PG_GETARG_TEXT_PP(1));
   input_query = text_to_cstring(PG_GETARG_TEXT_PP(2));
-  params = PG_ARGISNULL(3)
-               ? pstrdup("{}")
-               : TextDatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
-  artifacts = PG_ARGISNULL(4)
-                  ? pstrdup("{}")
-                  : TextDatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(4)));
+  params = PG_ARGISNULL(3) ? pstrdup("{}")
+                           : DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
+  artifacts = PG_ARGISNULL(4) ? pstrdup("{}")
+                              : DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(4)));
   image = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 
   /* The call lives as long as the statement's per-query context, and goes with it however the

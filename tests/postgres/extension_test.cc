@@ -17,6 +17,7 @@
 #include "daemon_fixture.h"
 #include "leftover_guard.h"
 #include "pg_cluster.h"
+#include "pg_sandboxd_env.h"
 #include "test_paths.h"
 #include "wait_for.h"
 
@@ -26,63 +27,23 @@ namespace {
 class PostgresExtensionTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!DefaultImageBuilt() || ServerUser() == nullptr) return;
+    if (!DefaultImageBuilt()) return;
     char tmpl[] = "/tmp/sandboxd-pg-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) return;
-    root_ = tmpl;
-    ::chmod(tmpl, 0755);  // the server's user reaches the daemon's socket and its cluster below
-    // Everything below root_ goes when the test does, however it ends.
-    guard_ = new LeftoverGuard(::getpid(), "", root_);
-
-    // The daemon takes requests from the server's uid (allowed_uids; its socket is then 0666).
-    const std::string daemon_dir = root_ + "/daemon";
-    std::filesystem::create_directories(daemon_dir);
-    ::chmod(daemon_dir.c_str(), 0755);
-    DaemonOptions daemon_options;
-    daemon_options.dir = daemon_dir;
-    daemon_options.log_path = root_ + "/daemon.log";
-    daemon_options.config_json =
-        "{\"allowed_uids\": [" + std::to_string(ServerUser()->pw_uid) + "]}";
-    daemon_options.cgroup_group_prefix = "sandboxd-pg-";
-    daemon_options.uid_base_start = 1'820'000'000U;
-    daemon_ = DaemonProcess::Start(std::move(daemon_options)).release();
-    if (daemon_ == nullptr) {
-      setup_error_ = "sandboxd did not start: see " + root_ + "/daemon.log";
-      return;
-    }
-
-    PgCluster::Options options;
-    options.root = root_ + "/pg";
-    options.module = std::string(test_paths::kBinaryDir) + "/postgres/sandboxd.so";
-    options.extension = std::string(test_paths::kSourceDir) + "/postgres";
-    options.settings = {"sandboxd.socket=" + daemon_->socket_path()};
-    std::filesystem::create_directories(options.root);
-    ::chmod(options.root.c_str(), 0755);
-    cluster_ = PgCluster::Start(options, setup_error_).release();
-    if (cluster_ == nullptr) return;
-
-    // As the superuser: the extension, and an ordinary role that may call it.
-    PgSession admin(cluster_->Conninfo("admin"));
-    if (!admin.ok()) {
-      setup_error_ = "admin session: " + admin.error();
-      return;
-    }
-    for (const char* sql : {"CREATE EXTENSION sandboxd", "CREATE ROLE alice LOGIN",
-                            "CREATE ROLE bob LOGIN", "GRANT USAGE ON SCHEMA sandboxd TO alice, bob",
-                            "GRANT EXECUTE ON FUNCTION sandboxd.python TO alice"}) {
-      const PgResult result = admin.Exec(sql);
-      if (!result.ok) {
-        setup_error_ = std::string(sql) + ": " + result.message;
-        return;
-      }
+    // Everything below the folder goes when the test does, however it ends.
+    guard_ = new LeftoverGuard(::getpid(), "", tmpl);
+    env_ = PgSandboxd::Start(tmpl, "", setup_error_).release();
+    if (env_ != nullptr) {
+      daemon_ = &env_->daemon();
+      cluster_ = &env_->cluster();
     }
   }
 
   static void TearDownTestSuite() {
-    delete cluster_;  // fast shutdown, waited for
-    cluster_ = nullptr;
-    delete daemon_;
+    delete env_;
+    env_ = nullptr;
     daemon_ = nullptr;
+    cluster_ = nullptr;
     if (guard_ != nullptr) guard_->Finish(LeftoverGuard::Ending::kDaemonStopped);
     delete guard_;
     guard_ = nullptr;
@@ -92,7 +53,6 @@ class PostgresExtensionTest : public ::testing::Test {
     if (!DefaultImageBuilt())
       GTEST_FAIL() << "image python3.11 is not built in " << ImagesDir()
                    << "; run runtime_images/build-image python3.11";
-    ASSERT_NE(ServerUser(), nullptr) << "no postgres or nobody user to run the server as";
     ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     ASSERT_NE(cluster_, nullptr);
     alice_ = std::make_unique<PgSession>(cluster_->Conninfo("alice"));
@@ -115,16 +75,16 @@ class PostgresExtensionTest : public ::testing::Test {
     return false;
   }
 
-  static std::string root_;
   static std::string setup_error_;
   static LeftoverGuard* guard_;
+  static PgSandboxd* env_;
   static DaemonProcess* daemon_;
   static PgCluster* cluster_;
   std::unique_ptr<PgSession> alice_;
 };
-std::string PostgresExtensionTest::root_;
 std::string PostgresExtensionTest::setup_error_;
 LeftoverGuard* PostgresExtensionTest::guard_ = nullptr;
+PgSandboxd* PostgresExtensionTest::env_ = nullptr;
 DaemonProcess* PostgresExtensionTest::daemon_ = nullptr;
 PgCluster* PostgresExtensionTest::cluster_ = nullptr;
 

@@ -196,10 +196,11 @@ class PgCluster {
     const pid_t test_pid = ::getpid();
     const pid_t pid = ::fork();
     if (pid == 0) {
-      DieWithParent(test_pid);
       if (std::freopen(log.c_str(), "a", stderr) == nullptr) ::_exit(125);
       ::dup2(2, 1);
       if (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0) ::_exit(126);
+      // After setuid, which clears the parent-death signal.
+      DieWithParent(test_pid);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }

@@ -33,7 +33,7 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(sandboxd_python);
 
-void _PG_init(void);
+void _PG_init(void);  // NOLINT(bugprone-reserved-identifier): PostgreSQL's name for it
 
 static char* sandboxd_socket = NULL;
 static int sandboxd_memory_mb = 0;
@@ -50,7 +50,7 @@ static int sandboxd_max_timeout_ms = 0;
 /* How many input rows a cursor fetch brings at a time. */
 #define SBX_FETCH_ROWS 1000
 
-void _PG_init(void) {
+void _PG_init(void) {  // NOLINT(bugprone-reserved-identifier)
   DefineCustomStringVariable(
       "sandboxd.socket", "The sandboxd daemon's Unix socket.",
       "Only a superuser may change it: the script's request goes wherever it points.",
@@ -430,8 +430,9 @@ static Datum result_cell(SbxCall* call, int column, uint64 row, Form_pg_attribut
     case SBX_BOOL:
       return BoolGetDatum(sbx_call_result_bool(call, column, row) != 0);
     case SBX_INT:
-      return type == INT8OID ? Int64GetDatum(sbx_call_result_int(call, column, row))
-                             : Int32GetDatum(sbx_call_result_int(call, column, row));
+      /* The two are the same Datum where int8 is passed by value (64-bit), not elsewhere. */
+      if (type == INT8OID) return Int64GetDatum(sbx_call_result_int(call, column, row));
+      return Int32GetDatum(sbx_call_result_int(call, column, row));
     case SBX_LONG:
       return Int64GetDatum(sbx_call_result_long(call, column, row));
     case SBX_REAL:
@@ -517,14 +518,24 @@ Datum sandboxd_python(PG_FUNCTION_ARGS) {
   if (sbx_call_start(call, sandboxd_socket, script, params, artifacts, image, limits, &wake_fd) !=
       SBX_OK)
     report_call_error(call);
-  /* Wait for the answer on the latch: a cancel or statement_timeout interrupts the wait, the
-   * error it raises frees the call (callback) and so closes the connection. */
-  while (!sbx_call_done(call)) {
-    (void)WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
-                            wake_fd, -1L, PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
-    CHECK_FOR_INTERRUPTS();
+  /* Wait for the answer on the latch. A cancel or statement_timeout interrupts the wait: the
+   * call is cancelled right there (the connection closed, so the daemon ends the sandbox) before
+   * the error goes on, rather than whenever the aborted statement's memory goes. */
+  PG_TRY();
+  {
+    while (!sbx_call_done(call)) {
+      (void)WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+                              wake_fd, -1L, PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS();
+    }
   }
+  PG_CATCH();
+  {
+    sbx_call_cancel(call);
+    PG_RE_THROW();
+  }
+  PG_END_TRY();
   sbx_call_cancel(call); /* joins the finished thread */
   if (sbx_call_status(call) != SBX_OK) report_call_error(call);
 

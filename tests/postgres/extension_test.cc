@@ -201,6 +201,51 @@ $$, 'SELECT b, i4, i8, f8, ts FROM typed') AS t(name text, kind text))sql");
   EXPECT_EQ(*kinds.rows[4][0], "ts");
 }
 
+TEST_F(PostgresExtensionTest, ManyRowsTravelBothWays) {
+  // 200 000 rows: the input and the result are far past what travels inside a frame (memfds).
+  const PgResult result = alice_->Exec(R"sql(
+    SELECT count(*), sum(y), min(s), max(s) FROM sandboxd.python('typeof(*, y:long, s:string)', $$
+result = df
+result['y'] = df['x'] * 2
+result['s'] = 'row ' + df['x'].astype(str)
+$$, 'SELECT x::bigint AS x FROM generate_series(1, 200000) x') AS t(x bigint, y bigint, s text))sql");
+  ASSERT_TRUE(result.ok) << result.message;
+  EXPECT_EQ(*result.rows[0][0], "200000");
+  EXPECT_EQ(*result.rows[0][1], std::to_string(200000LL * 200001LL));
+  EXPECT_EQ(*result.rows[0][2], "row 1");
+  EXPECT_EQ(*result.rows[0][3], "row 99999");
+}
+
+TEST_F(PostgresExtensionTest, AnImageNotBuiltIsAnUndefinedObject) {
+  const PgResult result = alice_->Exec(
+      "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', 'SELECT 1 AS x', '{}', '{}', "
+      "'no-such-image') AS t(x int)");
+  ASSERT_FALSE(result.ok);
+  EXPECT_EQ(result.sqlstate, "42704");
+  EXPECT_NE(result.message.find("sandboxd IMAGE_NOT_FOUND"), std::string::npos) << result.message;
+}
+
+TEST_F(PostgresExtensionTest, ParamsThatAreNoObjectAreAnInvalidParameter) {
+  const PgResult result = alice_->Exec(
+      "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', 'SELECT 1 AS x', '[1, 2]') "
+      "AS t(x int)");
+  ASSERT_FALSE(result.ok);
+  EXPECT_EQ(result.sqlstate, "22023");
+  EXPECT_NE(result.message.find("sandboxd BAD_REQUEST"), std::string::npos) << result.message;
+}
+
+TEST_F(PostgresExtensionTest, AnInputQueryThatWritesIsRefused) {
+  // The input query runs read-only: a data-modifying statement is an error, not a side effect.
+  ASSERT_TRUE(alice_->Exec("CREATE TEMP TABLE kept (x int)").ok);
+  const PgResult result = alice_->Exec(
+      "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', "
+      "'WITH w AS (INSERT INTO kept VALUES (1) RETURNING x) SELECT x FROM w') AS t(x int)");
+  ASSERT_FALSE(result.ok);
+  const PgResult count = alice_->Exec("SELECT count(*) FROM kept");
+  ASSERT_TRUE(count.ok) << count.message;
+  EXPECT_EQ(*count.rows[0][0], "0");
+}
+
 TEST_F(PostgresExtensionTest, AnUnsupportedInputTypeIsAnErrorNamingIt) {
   const PgResult result = alice_->Exec(
       "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', "

@@ -246,6 +246,21 @@ TEST_F(PostgresExtensionTest, AnInputQueryThatWritesIsRefused) {
   EXPECT_EQ(*count.rows[0][0], "0");
 }
 
+TEST_F(PostgresExtensionTest, ValuesKustoCannotHoldAreErrorsNamingTheColumn) {
+  // (A numeric NaN is a Kusto decimal: it travels.)
+  const PgResult nan = alice_->Exec(
+      "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', "
+      "'SELECT ''NaN''::numeric AS amount') AS t(amount numeric)");
+  ASSERT_TRUE(nan.ok) << nan.message;
+  EXPECT_EQ(*nan.rows[0][0], "NaN");
+  const PgResult infinite = alice_->Exec(
+      "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', "
+      "'SELECT ''infinity''::timestamptz AS at') AS t(at timestamptz)");
+  ASSERT_FALSE(infinite.ok);
+  EXPECT_EQ(infinite.sqlstate, "22008");
+  EXPECT_NE(infinite.message.find("\"at\""), std::string::npos) << infinite.message;
+}
+
 TEST_F(PostgresExtensionTest, AnUnsupportedInputTypeIsAnErrorNamingIt) {
   const PgResult result = alice_->Exec(
       "SELECT * FROM sandboxd.python('typeof(*)', 'result = df', "

@@ -56,7 +56,7 @@ class PostgresArtifactsTest : public ::testing::Test {
     const std::string config = R"(, "state_dir": ")" + root_ + R"(/state", "artifacts": {)" +
                                R"("policy_file": ")" + root_ + R"(/callout.json", "ca_file": ")" +
                                azurite_->ca_file() + R"("})";
-    env_ = PgSandboxd::Start(root_, config, setup_error_).release();
+    env_ = PgSandboxd::Start(root_, config, setup_error_, 1'840'000'000U).release();
   }
 
   static void TearDownTestSuite() {

@@ -20,8 +20,10 @@ class PgSandboxd {
  public:
   // `root` is a folder the test owns (and removes); the daemon and the cluster go below it.
   // `daemon_config` holds more members of the daemon's config object (",\"artifacts\": {...}").
+  // Suites that may run side by side (ctest -j) take host uid ranges of their own.
   static std::unique_ptr<PgSandboxd> Start(const std::string& root,
-                                           const std::string& daemon_config, std::string& error) {
+                                           const std::string& daemon_config, std::string& error,
+                                           std::uint32_t uid_base_start = 1'820'000'000U) {
     auto env = std::unique_ptr<PgSandboxd>(new PgSandboxd);
     const passwd* server = ServerUser();
     if (server == nullptr) {
@@ -40,7 +42,7 @@ class PgSandboxd {
     daemon_options.config_json =
         "{\"allowed_uids\": [" + std::to_string(server->pw_uid) + "]" + daemon_config + "}";
     daemon_options.cgroup_group_prefix = "sandboxd-pg-";
-    daemon_options.uid_base_start = 1'820'000'000U;
+    daemon_options.uid_base_start = uid_base_start;
     env->daemon_ = DaemonProcess::Start(std::move(daemon_options));
     if (env->daemon_ == nullptr) {
       error = "sandboxd did not start: see " + root + "/daemon.log";

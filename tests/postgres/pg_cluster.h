@@ -268,6 +268,17 @@ class PgCluster {
       why = "cannot copy " + options.module + ": " + ec.message();
       return false;
     }
+    // The server's user reads it all, whatever the umask the test runs under and the build's
+    // files were made with.
+    const auto readable = fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read;
+    const auto searchable = fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+    fs::permissions(install, readable | searchable, fs::perm_options::add, ec);
+    for (const auto& entry : fs::recursive_directory_iterator(install, ec)) {
+      if (entry.is_symlink()) continue;
+      const bool exec = entry.is_directory() || entry.path().parent_path() == bin;
+      fs::permissions(entry.path(), exec ? readable | searchable : readable, fs::perm_options::add,
+                      ec);
+    }
 
     data_dir_ = options.root + "/data";
     socket_dir_ = options.root + "/socket";

@@ -16,7 +16,8 @@ packages=(build-essential cmake pkg-config protobuf-compiler libprotobuf-dev lib
   libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   debootstrap python3 python3-numpy python3-pandas clang-format clang-tidy
   libssl-dev openssl python3-dev python3-sklearn bubblewrap clang libclang-rt-14-dev ccache
-  prometheus)  # promtool checks the metrics exposition (its server is not started here)
+  prometheus  # promtool checks the metrics exposition (its server is not started here)
+  postgresql-15 postgresql-server-dev-15 libpq-dev)  # the PostgreSQL extension and its tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,86 +17,23 @@
 #include <string_view>
 #include <vector>
 
-#include "active_requests.h"
 #include "answers.h"
 #include "config.h"
 #include "images.h"
 #include "launcher_client.h"
 #include "log.h"
+#include "prepared_request.h"
 #include "runner_events.h"
 #include "sandbox/init_report.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/schema.h"
 #include "sandboxd/unique_fd.h"
+#include "services.h"
 #include "slot_lease.h"
 #include "status_pipe.h"
 #include "zygote_health.h"
 
 namespace sandboxd {
-
-class LauncherClient;
-class CgroupManager;
-class SeccompPolicy;
-
-// What the daemon's parts share with every execution.
-struct Services {
-  NodeConfig config;
-  LauncherClient* launcher = nullptr;
-  CgroupManager* cgroups = nullptr;  // null: no cgroup limits (tests of the plain path)
-  // The compiled syscall policy, replaced on SIGHUP; each execution takes the one current when it
-  // starts. Null: no syscall filter (development only).
-  std::shared_ptr<const SeccompPolicy> seccomp() const {
-    std::lock_guard lock(*policy_mu);
-    return seccomp_policy.policy;
-  }
-  // The policy in force with its generation (1 at start, one more for each one compiled on
-  // SIGHUP) and when it was put in force: what `sandboxctl policy show` reports.
-  struct SeccompInForce {
-    std::shared_ptr<const SeccompPolicy> policy;
-    unsigned generation = 0;
-    std::chrono::steady_clock::time_point loaded;
-  };
-  SeccompInForce seccomp_in_force() const {
-    std::lock_guard lock(*policy_mu);
-    return seccomp_policy;
-  }
-  void set_seccomp(std::shared_ptr<const SeccompPolicy> policy) {
-    std::lock_guard lock(*policy_mu);
-    if (policy) ++seccomp_policy.generation;
-    seccomp_policy.policy = std::move(policy);
-    seccomp_policy.loaded = std::chrono::steady_clock::now();
-  }
-  SeccompInForce seccomp_policy;
-  std::unique_ptr<std::mutex> policy_mu = std::make_unique<std::mutex>();
-  // The kernel features the policy is compiled for (KernelFeatures::Describe()).
-  std::string seccomp_features;
-  ImageRegistry* images = nullptr;
-  // Images whose zygote could not start lately: launched without one for a while.
-  std::shared_ptr<ZygoteHealth> zygote_health = std::make_shared<ZygoteHealth>();
-};
-
-// A request that passed validation, with the node's limits applied.
-struct PreparedRequest {
-  std::string request_id;
-  std::vector<ColumnSpec> output_columns;
-  std::string script;
-  std::string kargs_json;
-  ImageInfo image;
-  SandboxLimits limits;
-  UniqueFd input_memfd;  // sealed SBXT buffer
-  std::uint64_t input_bytes = 0;
-  std::string artifacts_dir;  // empty: none
-  std::string site_dir;       // empty: none
-  std::chrono::steady_clock::time_point received;
-  // Held from acceptance until the answer is on its way (Server::TrackRequest): the daemon's
-  // shutdown waits for every one of them.
-  std::shared_ptr<const void> in_flight;
-  // Its line in `sandboxctl status`, held as long as in_flight (null in tests without a Server).
-  std::shared_ptr<ActiveRequests::Entry> active;
-  void SetPhase(RequestPhase phase) const {
-    if (active) active->set_phase(phase);
-  }
-};
 
 // At exit, once the io threads are gone and before the daemon's parts are destroyed: waits for
 // the launches and result checks still under way on their threads (they use the launcher and

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "cgroups.h"
+#include "launch_spec_builder.h"
 #include "launcher_client.h"
 #include "result_check.h"
 #include "root_helper.h"
@@ -39,12 +40,10 @@ namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// The CPUs a sandbox with a `cpu_percent` cap can use at once: 150% is two, 0 (no cap) is all.
-unsigned VisibleCpus(std::uint32_t cpu_percent) {
+// The CPUs online on this host (at least 1).
+unsigned HostCpus() {
   const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-  const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
-  if (cpu_percent == 0) return host;
-  return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
+  return online > 0 ? static_cast<unsigned>(online) : 1U;
 }
 
 // Reads what a pipe holds now, without waiting, into a buffer of the caller's (the reactor may be
@@ -168,7 +167,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   internal::LaunchRequest& request = prepared.request;
   ZygoteHealth& zygotes = *services_.zygote_health;
   if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
-    SetSandboxCommand(request, false);
+    SetSandboxCommand(request, false, "", image_.preload);
   LogWith(prepared.log, spdlog::level::debug, "sandbox {}: launching{}", sandbox_id_,
           request.from_zygote() ? " from its image's zygote" : "");
   bool zygote_failed = false;
@@ -187,7 +186,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
               "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
               "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
               image_.name, sandbox.status().message(), backoff->count());
-    SetSandboxCommand(request, false);
+    SetSandboxCommand(request, false, "", image_.preload);
     sandbox = services_.launcher->Launch(request, prepared.fds);
   }
   prepared.end = Clock::now();
@@ -195,21 +194,6 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
     LogWith(prepared.log, spdlog::level::warn, "sandbox {}: not launched: {}", sandbox_id_,
             sandbox.status().message());
   return sandbox;
-}
-
-void Execution::SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const {
-  // The image's zygote forks the sandbox (its command line names it; the UDF's env is set after
-  // the fork), unless the node, or this image for now (zygote_health.h), starts an interpreter
-  // per sandbox.
-  launch.set_from_zygote(from_zygote);
-  launch.set_zygote_module_dir(from_zygote ? services_.config.zygote_module_dir : "");
-  launch.clear_argv();
-  for (const char* arg :
-       {"/usr/bin/python3", "-I", "-B",
-        from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
-    launch.add_argv(arg);
-  // The image's preloads, imported by the runner before it waits for its request.
-  for (const auto& module : image_.preload) launch.add_argv("--preload=" + module);
 }
 
 Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
@@ -242,39 +226,27 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
     write_ends[i].reset(p[1]);
   }
 
-  internal::LaunchRequest& launch = prepared.request;
-  launch.set_sandbox_id(sandbox_id_);
-  launch.set_rootfs(image_.rootfs);
-  launch.set_runtime_dir(services_.config.runtime_dir);
-  launch.set_artifacts_dir(options.artifacts_dir);
-  launch.set_site_dir(options.site_dir);
-  // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
-  const std::uint32_t udf_id = services_.config.sandbox_uid_base + 2 * slot_->slot();
-  launch.set_outside_uid(udf_id);
-  launch.set_outside_gid(udf_id);
-  launch.set_outside_root_uid(udf_id + 1);
-  launch.set_outside_root_gid(udf_id + 1);
-  launch.set_tmp_bytes(limits.tmp_bytes);
-  launch.set_work_bytes(limits.work_bytes);
-  launch.set_shm_bytes(limits.shm_bytes);
-  launch.set_max_inodes(limits.max_inodes);
-  launch.set_max_open_files(limits.max_open_files);
-  launch.set_max_file_bytes(limits.work_bytes);
-  launch.set_hostname("sandbox");
   const auto& config = services_.config;
-  SetSandboxCommand(launch, config.zygotes && !config.zygote_module_dir.empty());
+  LaunchSpecBuilder spec;
+  spec.SandboxId(sandbox_id_)
+      .Rootfs(image_.rootfs)
+      .RuntimeDir(config.runtime_dir)
+      .ArtifactsDir(options.artifacts_dir)
+      .SiteDir(options.site_dir)
+      .Slot(config.sandbox_uid_base, slot_->slot())
+      .Limits(limits)
+      .Hostname("sandbox")
+      .Command(config.zygotes && !config.zygote_module_dir.empty(), config.zygote_module_dir,
+               image_.preload);
   for (const char* var :
        {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
         "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
-    launch.add_env(var);
-  // What the sandbox is told it has: its /proc/meminfo and CPU files, and the thread count
-  // OpenMP and OpenBLAS start with (they size pools by affinity, which still lists the
-  // host's CPUs).
-  const unsigned cpus = VisibleCpus(limits.cpu_percent);
-  launch.set_cpu_count(cpus);
-  launch.set_memory_bytes(limits.memory_bytes);
-  launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
-  if (const auto policy = services_.seccomp()) launch.set_seccomp_program(policy->program());
+    spec.Env(var);
+  spec.VisibleResources(VisibleCpus(limits.cpu_percent, HostCpus()), limits.memory_bytes);
+  if (const auto policy = services_.seccomp()) spec.SeccompProgram(policy->program());
+  auto built = spec.Build();
+  if (!built.ok()) return built.status();
+  prepared.request = std::move(*built);
 
   SandboxFds& fds = prepared.fds;
   fds.fd[kControlFd] = prepared.control_read.get();

@@ -85,8 +85,6 @@ class Execution : public std::enable_shared_from_this<Execution> {
   struct PreparedLaunch;
   // On the launch thread: the sandbox's cgroups, then the launcher's answer.
   StatusOr<LaunchedSandbox> LaunchOnLaunchThread(PreparedLaunch& prepared);
-  // The sandbox's command: its image's zygote forks it, or it starts its own interpreter.
-  void SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const;
   // On the strand: the sandbox's pipes, memfds and LaunchRequest.
   Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
   // On the strand, after the launcher answered (off the io threads) or the preparation failed.

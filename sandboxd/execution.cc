@@ -130,27 +130,44 @@ struct Execution::PreparedLaunch {
   LogFields log;  // for the lines of the launch thread, which must not read request_
 };
 
-void Execution::Launch(LaunchOptions options, std::function<void(Status)> launched,
-                       std::function<void()> on_idle_exit) {
-  asio::post(
-      strand_, [self = shared_from_this(), options = std::move(options),
-                launched = std::move(launched), on_idle_exit = std::move(on_idle_exit)]() mutable {
-        self->on_idle_exit_ = std::move(on_idle_exit);
-        self->launching_ = true;
-        auto prepared = std::make_shared<PreparedLaunch>();
-        prepared->log = self->LogContext();
-        if (prepared->log.request_id.empty()) prepared->log.request_id = options.request_id;
-        if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
-          return self->LaunchDone(launched, s, *prepared);
-        asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
-          auto sandbox = self->LaunchOnLaunchThread(*prepared);
-          asio::post(self->strand_, [self, prepared, launched = std::move(launched),
-                                     sandbox = std::move(sandbox)]() mutable {
-            if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
-            self->LaunchDone(launched, sandbox.status(), *prepared);
-          });
-        });
-      });
+void Execution::Prelaunch(std::function<void(Status)> launched,
+                          std::function<void()> on_idle_exit) {
+  asio::post(strand_, [self = shared_from_this(), launched = std::move(launched),
+                       on_idle_exit = std::move(on_idle_exit)]() mutable {
+    self->on_idle_exit_ = std::move(on_idle_exit);
+    self->Launch(std::move(launched));
+  });
+}
+
+void Execution::Run(PreparedRequest request, AnswerCallback done) {
+  asio::post(strand_, [self = shared_from_this(), request = std::move(request),
+                       done = std::move(done)]() mutable {
+    self->request_ = std::move(request);
+    self->done_ = std::move(done);
+    self->assigned_ = true;
+    self->run_start_ = Clock::now();
+    if (self->request_.active) self->request_.active->set_sandbox(self->sandbox_id_);
+    if (self->sandbox_ == SandboxState::kLaunched) return self->StartRequest();  // a warm one
+    self->request_.SetPhase(RequestPhase::kLaunching);
+    self->ArmLaunchDeadline();
+    if (self->sandbox_ == SandboxState::kNone) self->Launch({});  // LaunchDone starts it
+  });
+}
+
+void Execution::Launch(std::function<void(Status)> launched) {
+  sandbox_ = SandboxState::kLaunching;
+  auto prepared = std::make_shared<PreparedLaunch>();
+  prepared->log = LogContext();
+  if (Status s = PrepareLaunch(*prepared); !s.ok()) return LaunchDone(launched, s, *prepared);
+  asio::post(LaunchThread(),
+             [self = shared_from_this(), prepared, launched = std::move(launched)]() mutable {
+               auto sandbox = self->LaunchOnLaunchThread(*prepared);
+               asio::post(self->strand_, [self, prepared, launched = std::move(launched),
+                                          sandbox = std::move(sandbox)]() mutable {
+                 if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
+                 self->LaunchDone(launched, sandbox.status(), *prepared);
+               });
+             });
 }
 
 StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepared) {
@@ -196,7 +213,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   return sandbox;
 }
 
-Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
+Status Execution::PrepareLaunch(PreparedLaunch& prepared) {
   const SandboxLimits& limits = services_.config.limits;
   // fd 3 is a pipe: the runner gets ready (forked from its zygote, or importing numpy and
   // pandas), then blocks until the request is written into it.
@@ -204,8 +221,10 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
   prepared.control_read.reset(control[0]);
   control_write_.reset(control[1]);
-  if (options.input_memfd) {
-    input_memfd_ = std::move(options.input_memfd);
+  // A sandbox launched for its request gets the request's sealed input as its fd 4 from the
+  // start; a warm one an empty memfd, filled at Run.
+  if (assigned_) input_memfd_.reset(::fcntl(request_.input_memfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (input_memfd_) {
     input_filled_ = true;
   } else {
     auto input = CreateMemfd("sandboxd-input");
@@ -231,8 +250,8 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   spec.SandboxId(sandbox_id_)
       .Rootfs(image_.rootfs)
       .RuntimeDir(config.runtime_dir)
-      .ArtifactsDir(options.artifacts_dir)
-      .SiteDir(options.site_dir)
+      .ArtifactsDir(request_.artifacts_dir)
+      .SiteDir(request_.site_dir)
       .Slot(config.sandbox_uid_base, slot_->slot())
       .Limits(limits)
       .Hostname("sandbox")
@@ -262,7 +281,7 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
 
 void Execution::LaunchDone(const std::function<void(Status)>& launched, Status status,
                            PreparedLaunch& prepared) {
-  launching_ = false;
+  sandbox_ = SandboxState::kLaunched;
   launch_status_ = std::move(status);
   if (launch_status_.ok()) {
     launch_start_ = prepared.start;
@@ -290,46 +309,26 @@ void Execution::LaunchDone(const std::function<void(Status)>& launched, Status s
     exited_ = true;
     status_.Ended();
   }
-  launched(launch_status_);
+  if (launched) launched(launch_status_);
   // Cancelled or aborted while it was being launched: it ends now.
   if (kill_reason_ && pidfd_ && !exited_) Kill(*kill_reason_, kill_message_);
-  if (assign_waiting_) {
-    assign_waiting_ = false;
-    StartAssigned();
-  }
+  // A request that came while it launched, unless the launch's deadline answered it already.
+  if (assigned_ && !finished_) StartRequest();
 }
 
-void Execution::Assign(PreparedRequest request, AnswerCallback done) {
-  asio::post(strand_, [self = shared_from_this(), request = std::move(request),
-                       done = std::move(done)]() mutable {
-    self->request_ = std::move(request);
-    self->done_ = std::move(done);
-    self->assigned_ = true;
-    self->run_start_ = Clock::now();
-    if (self->request_.active) self->request_.active->set_sandbox(self->sandbox_id_);
-    if (self->launching_) {
-      self->request_.SetPhase(RequestPhase::kLaunching);
-      self->assign_waiting_ = true;  // LaunchDone starts it
-      // A launch that runs past the request's deadline (a zygote still importing, a launcher
-      // busy with others) ends the request then; LaunchDone kills what it brings.
-      self->deadline_.expires_at(self->request_.received +
-                                 std::chrono::milliseconds(self->request_.limits.timeout_ms));
-      self->deadline_.async_wait([self](const boost::system::error_code& ec) {
-        if (ec || !self->launching_ || self->finished_) return;
-        self->assign_waiting_ = false;
-        self->Kill(ErrorCode::kTimeout, "no sandbox could be started within the time limit");
-        self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kTimeout,
-                                 "no sandbox could be started within the time limit of " +
-                                     FormatMillis(self->request_.limits.timeout_ms) +
-                                     ": this node is busy; retry later"));
-      });
-      return;
-    }
-    self->StartAssigned();
+void Execution::ArmLaunchDeadline() {
+  deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->sandbox_ != SandboxState::kLaunching || self->finished_) return;
+    self->Kill(ErrorCode::kTimeout, "no sandbox could be started within the time limit");
+    self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kTimeout,
+                             "no sandbox could be started within the time limit of " +
+                                 FormatMillis(self->request_.limits.timeout_ms) +
+                                 ": this node is busy; retry later"));
   });
 }
 
-void Execution::StartAssigned() {
+void Execution::StartRequest() {
   auto self = shared_from_this();
   if (!launch_status_.ok())
     return Finish(
@@ -409,7 +408,7 @@ bool Execution::SandboxExited() const {
 
 void Execution::Cancel() {
   asio::post(strand_, [self = shared_from_this()] {
-    if (!self->exited_ && (self->pidfd_ || self->launching_))
+    if (!self->exited_ && self->sandbox_ != SandboxState::kNone)
       self->Kill(ErrorCode::kInternal, "the client went away");
   });
 }
@@ -422,7 +421,7 @@ void Execution::Abort(ErrorCode reason, std::string message) {
       self->check_cancel_->store(true, std::memory_order_relaxed);
       return self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
     }
-    if (!self->exited_ && (self->pidfd_ || self->launching_)) self->Kill(reason, message);
+    if (!self->exited_ && self->sandbox_ != SandboxState::kNone) self->Kill(reason, message);
     // The shutdown answers at once: the killed sandbox's exit (and with it the verdict) can take
     // longer than the shutdown's grace on a loaded node. Its slot is freed when it is gone.
     if (self->assigned_) self->Finish(ErrorAnswer(self->request_.request_id, reason, message));

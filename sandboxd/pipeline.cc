@@ -1,6 +1,5 @@
 #include "pipeline.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -198,16 +197,8 @@ void ExecutePipeline::StartWithSlot(unsigned slot,
   asio::post(session_->executor(), [queue_timer] { queue_timer->cancel(); });
   // The client left while this waited in the queue: nothing to run, nobody to answer.
   if (session_->IsClosed()) return;
-  request_.SetPhase(RequestPhase::kLaunching);
-  auto sandbox = std::make_shared<Execution>(server_.io(), server_.services(), request_.image,
-                                             std::move(lease));
-  LaunchOptions options;
-  options.artifacts_dir = request_.artifacts_dir;
-  options.site_dir = request_.site_dir;
-  options.input_memfd.reset(::fcntl(request_.input_memfd.get(), F_DUPFD_CLOEXEC, 0));
-  options.request_id = request_.request_id;
-  sandbox->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
-  Run(sandbox);
+  Run(std::make_shared<Execution>(server_.io(), server_.services(), request_.image,
+                                  std::move(lease)));
 }
 
 void ExecutePipeline::Run(const std::shared_ptr<Execution>& sandbox) {
@@ -215,7 +206,7 @@ void ExecutePipeline::Run(const std::shared_ptr<Execution>& sandbox) {
     std::lock_guard lock(execution_mu_);
     execution_ = sandbox;
   }
-  sandbox->Assign(std::move(request_), [self = shared_from_this()](sandboxd::Answer answer) {
+  sandbox->Run(std::move(request_), [self = shared_from_this()](sandboxd::Answer answer) {
     self->Answer(std::move(answer));
   });
 }

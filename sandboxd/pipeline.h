@@ -7,7 +7,8 @@
 // waits (the spill copy, the downloads, a place in the queue) hands it on from the thread that
 // ends the wait. A failure at any step is the request's one answer, through the one completion,
 // Answer(). The steps call leaf units (request.h, artifacts/service.h, input_spill.h,
-// admission.h, warm_pool.h, execution.h) and never the session back, except through Answer().
+// admission.h, warm_pool.h, execution.h); of the session they ask only the strand to come back
+// to, whether anyone is left to answer, and its log lines, and give it nothing but the answer.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>

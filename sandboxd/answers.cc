@@ -7,7 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "execution.h"
+#include "prepared_request.h"
 #include "sandboxd/memfd.h"
 #include "sandboxd/schema.h"
 #include "text.h"

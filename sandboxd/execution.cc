@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "cgroups.h"
+#include "launch_spec_builder.h"
 #include "launcher_client.h"
 #include "result_check.h"
 #include "root_helper.h"
@@ -39,12 +40,10 @@ namespace {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// The CPUs a sandbox with a `cpu_percent` cap can use at once: 150% is two, 0 (no cap) is all.
-unsigned VisibleCpus(std::uint32_t cpu_percent) {
+// The CPUs online on this host (at least 1).
+unsigned HostCpus() {
   const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-  const unsigned host = online > 0 ? static_cast<unsigned>(online) : 1U;
-  if (cpu_percent == 0) return host;
-  return std::clamp((cpu_percent + 99U) / 100U, 1U, host);
+  return online > 0 ? static_cast<unsigned>(online) : 1U;
 }
 
 // Reads what a pipe holds now, without waiting, into a buffer of the caller's (the reactor may be
@@ -131,27 +130,44 @@ struct Execution::PreparedLaunch {
   LogFields log;  // for the lines of the launch thread, which must not read request_
 };
 
-void Execution::Launch(LaunchOptions options, std::function<void(Status)> launched,
-                       std::function<void()> on_idle_exit) {
-  asio::post(
-      strand_, [self = shared_from_this(), options = std::move(options),
-                launched = std::move(launched), on_idle_exit = std::move(on_idle_exit)]() mutable {
-        self->on_idle_exit_ = std::move(on_idle_exit);
-        self->launching_ = true;
-        auto prepared = std::make_shared<PreparedLaunch>();
-        prepared->log = self->LogContext();
-        if (prepared->log.request_id.empty()) prepared->log.request_id = options.request_id;
-        if (Status s = self->PrepareLaunch(options, *prepared); !s.ok())
-          return self->LaunchDone(launched, s, *prepared);
-        asio::post(LaunchThread(), [self, prepared, launched = std::move(launched)]() mutable {
-          auto sandbox = self->LaunchOnLaunchThread(*prepared);
-          asio::post(self->strand_, [self, prepared, launched = std::move(launched),
-                                     sandbox = std::move(sandbox)]() mutable {
-            if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
-            self->LaunchDone(launched, sandbox.status(), *prepared);
-          });
-        });
-      });
+void Execution::Prelaunch(std::function<void(Status)> launched,
+                          std::function<void()> on_idle_exit) {
+  asio::post(strand_, [self = shared_from_this(), launched = std::move(launched),
+                       on_idle_exit = std::move(on_idle_exit)]() mutable {
+    self->on_idle_exit_ = std::move(on_idle_exit);
+    self->Launch(std::move(launched));
+  });
+}
+
+void Execution::Run(PreparedRequest request, AnswerCallback done) {
+  asio::post(strand_, [self = shared_from_this(), request = std::move(request),
+                       done = std::move(done)]() mutable {
+    self->request_ = std::move(request);
+    self->done_ = std::move(done);
+    self->assigned_ = true;
+    self->run_start_ = Clock::now();
+    if (self->request_.active) self->request_.active->set_sandbox(self->sandbox_id_);
+    if (self->sandbox_ == SandboxState::kLaunched) return self->StartRequest();  // a warm one
+    self->request_.SetPhase(RequestPhase::kLaunching);
+    self->ArmLaunchDeadline();
+    if (self->sandbox_ == SandboxState::kNone) self->Launch({});  // LaunchDone starts it
+  });
+}
+
+void Execution::Launch(std::function<void(Status)> launched) {
+  sandbox_ = SandboxState::kLaunching;
+  auto prepared = std::make_shared<PreparedLaunch>();
+  prepared->log = LogContext();
+  if (Status s = PrepareLaunch(*prepared); !s.ok()) return LaunchDone(launched, s, *prepared);
+  asio::post(LaunchThread(),
+             [self = shared_from_this(), prepared, launched = std::move(launched)]() mutable {
+               auto sandbox = self->LaunchOnLaunchThread(*prepared);
+               asio::post(self->strand_, [self, prepared, launched = std::move(launched),
+                                          sandbox = std::move(sandbox)]() mutable {
+                 if (sandbox.ok()) self->pidfd_ = std::move(sandbox->pidfd);
+                 self->LaunchDone(launched, sandbox.status(), *prepared);
+               });
+             });
 }
 
 StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepared) {
@@ -168,7 +184,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   internal::LaunchRequest& request = prepared.request;
   ZygoteHealth& zygotes = *services_.zygote_health;
   if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
-    SetSandboxCommand(request, false);
+    SetSandboxCommand(request, false, "", image_.preload);
   LogWith(prepared.log, spdlog::level::debug, "sandbox {}: launching{}", sandbox_id_,
           request.from_zygote() ? " from its image's zygote" : "");
   bool zygote_failed = false;
@@ -187,7 +203,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
               "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
               "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
               image_.name, sandbox.status().message(), backoff->count());
-    SetSandboxCommand(request, false);
+    SetSandboxCommand(request, false, "", image_.preload);
     sandbox = services_.launcher->Launch(request, prepared.fds);
   }
   prepared.end = Clock::now();
@@ -197,22 +213,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   return sandbox;
 }
 
-void Execution::SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const {
-  // The image's zygote forks the sandbox (its command line names it; the UDF's env is set after
-  // the fork), unless the node, or this image for now (zygote_health.h), starts an interpreter
-  // per sandbox.
-  launch.set_from_zygote(from_zygote);
-  launch.set_zygote_module_dir(from_zygote ? services_.config.zygote_module_dir : "");
-  launch.clear_argv();
-  for (const char* arg :
-       {"/usr/bin/python3", "-I", "-B",
-        from_zygote ? "/sandbox/runtime/zygote.py" : "/sandbox/runtime/runner.py"})
-    launch.add_argv(arg);
-  // The image's preloads, imported by the runner before it waits for its request.
-  for (const auto& module : image_.preload) launch.add_argv("--preload=" + module);
-}
-
-Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared) {
+Status Execution::PrepareLaunch(PreparedLaunch& prepared) {
   const SandboxLimits& limits = services_.config.limits;
   // fd 3 is a pipe: the runner gets ready (forked from its zygote, or importing numpy and
   // pandas), then blocks until the request is written into it.
@@ -220,8 +221,10 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
   if (::pipe2(control, O_CLOEXEC) != 0) return {ErrorCode::kInternal, "pipe2 failed"};
   prepared.control_read.reset(control[0]);
   control_write_.reset(control[1]);
-  if (options.input_memfd) {
-    input_memfd_ = std::move(options.input_memfd);
+  // A sandbox launched for its request gets the request's sealed input as its fd 4 from the
+  // start; a warm one an empty memfd, filled at Run.
+  if (assigned_) input_memfd_.reset(::fcntl(request_.input_memfd.get(), F_DUPFD_CLOEXEC, 0));
+  if (input_memfd_) {
     input_filled_ = true;
   } else {
     auto input = CreateMemfd("sandboxd-input");
@@ -242,39 +245,27 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
     write_ends[i].reset(p[1]);
   }
 
-  internal::LaunchRequest& launch = prepared.request;
-  launch.set_sandbox_id(sandbox_id_);
-  launch.set_rootfs(image_.rootfs);
-  launch.set_runtime_dir(services_.config.runtime_dir);
-  launch.set_artifacts_dir(options.artifacts_dir);
-  launch.set_site_dir(options.site_dir);
-  // Slot i owns host ids base+2i (the UDF) and base+2i+1 (the sandbox's root).
-  const std::uint32_t udf_id = services_.config.sandbox_uid_base + 2 * slot_->slot();
-  launch.set_outside_uid(udf_id);
-  launch.set_outside_gid(udf_id);
-  launch.set_outside_root_uid(udf_id + 1);
-  launch.set_outside_root_gid(udf_id + 1);
-  launch.set_tmp_bytes(limits.tmp_bytes);
-  launch.set_work_bytes(limits.work_bytes);
-  launch.set_shm_bytes(limits.shm_bytes);
-  launch.set_max_inodes(limits.max_inodes);
-  launch.set_max_open_files(limits.max_open_files);
-  launch.set_max_file_bytes(limits.work_bytes);
-  launch.set_hostname("sandbox");
   const auto& config = services_.config;
-  SetSandboxCommand(launch, config.zygotes && !config.zygote_module_dir.empty());
+  LaunchSpecBuilder spec;
+  spec.SandboxId(sandbox_id_)
+      .Rootfs(image_.rootfs)
+      .RuntimeDir(config.runtime_dir)
+      .ArtifactsDir(request_.artifacts_dir)
+      .SiteDir(request_.site_dir)
+      .Slot(config.sandbox_uid_base, slot_->slot())
+      .Limits(limits)
+      .Hostname("sandbox")
+      .Command(config.zygotes && !config.zygote_module_dir.empty(), config.zygote_module_dir,
+               image_.preload);
   for (const char* var :
        {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/sandbox/work", "TMPDIR=/tmp", "LANG=C.UTF-8",
         "LC_ALL=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "MPLBACKEND=Agg"})
-    launch.add_env(var);
-  // What the sandbox is told it has: its /proc/meminfo and CPU files, and the thread count
-  // OpenMP and OpenBLAS start with (they size pools by affinity, which still lists the
-  // host's CPUs).
-  const unsigned cpus = VisibleCpus(limits.cpu_percent);
-  launch.set_cpu_count(cpus);
-  launch.set_memory_bytes(limits.memory_bytes);
-  launch.add_env("OMP_NUM_THREADS=" + std::to_string(cpus));
-  if (const auto policy = services_.seccomp()) launch.set_seccomp_program(policy->program());
+    spec.Env(var);
+  spec.VisibleResources(VisibleCpus(limits.cpu_percent, HostCpus()), limits.memory_bytes);
+  if (const auto policy = services_.seccomp()) spec.SeccompProgram(policy->program());
+  auto built = spec.Build();
+  if (!built.ok()) return built.status();
+  prepared.request = std::move(*built);
 
   SandboxFds& fds = prepared.fds;
   fds.fd[kControlFd] = prepared.control_read.get();
@@ -290,7 +281,7 @@ Status Execution::PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared
 
 void Execution::LaunchDone(const std::function<void(Status)>& launched, Status status,
                            PreparedLaunch& prepared) {
-  launching_ = false;
+  sandbox_ = SandboxState::kLaunched;
   launch_status_ = std::move(status);
   if (launch_status_.ok()) {
     launch_start_ = prepared.start;
@@ -318,46 +309,26 @@ void Execution::LaunchDone(const std::function<void(Status)>& launched, Status s
     exited_ = true;
     status_.Ended();
   }
-  launched(launch_status_);
+  if (launched) launched(launch_status_);
   // Cancelled or aborted while it was being launched: it ends now.
   if (kill_reason_ && pidfd_ && !exited_) Kill(*kill_reason_, kill_message_);
-  if (assign_waiting_) {
-    assign_waiting_ = false;
-    StartAssigned();
-  }
+  // A request that came while it launched, unless the launch's deadline answered it already.
+  if (assigned_ && !finished_) StartRequest();
 }
 
-void Execution::Assign(PreparedRequest request, AnswerCallback done) {
-  asio::post(strand_, [self = shared_from_this(), request = std::move(request),
-                       done = std::move(done)]() mutable {
-    self->request_ = std::move(request);
-    self->done_ = std::move(done);
-    self->assigned_ = true;
-    self->run_start_ = Clock::now();
-    if (self->request_.active) self->request_.active->set_sandbox(self->sandbox_id_);
-    if (self->launching_) {
-      self->request_.SetPhase(RequestPhase::kLaunching);
-      self->assign_waiting_ = true;  // LaunchDone starts it
-      // A launch that runs past the request's deadline (a zygote still importing, a launcher
-      // busy with others) ends the request then; LaunchDone kills what it brings.
-      self->deadline_.expires_at(self->request_.received +
-                                 std::chrono::milliseconds(self->request_.limits.timeout_ms));
-      self->deadline_.async_wait([self](const boost::system::error_code& ec) {
-        if (ec || !self->launching_ || self->finished_) return;
-        self->assign_waiting_ = false;
-        self->Kill(ErrorCode::kTimeout, "no sandbox could be started within the time limit");
-        self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kTimeout,
-                                 "no sandbox could be started within the time limit of " +
-                                     FormatMillis(self->request_.limits.timeout_ms) +
-                                     ": this node is busy; retry later"));
-      });
-      return;
-    }
-    self->StartAssigned();
+void Execution::ArmLaunchDeadline() {
+  deadline_.expires_at(request_.received + std::chrono::milliseconds(request_.limits.timeout_ms));
+  deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->sandbox_ != SandboxState::kLaunching || self->finished_) return;
+    self->Kill(ErrorCode::kTimeout, "no sandbox could be started within the time limit");
+    self->Finish(ErrorAnswer(self->request_.request_id, ErrorCode::kTimeout,
+                             "no sandbox could be started within the time limit of " +
+                                 FormatMillis(self->request_.limits.timeout_ms) +
+                                 ": this node is busy; retry later"));
   });
 }
 
-void Execution::StartAssigned() {
+void Execution::StartRequest() {
   auto self = shared_from_this();
   if (!launch_status_.ok())
     return Finish(
@@ -437,7 +408,7 @@ bool Execution::SandboxExited() const {
 
 void Execution::Cancel() {
   asio::post(strand_, [self = shared_from_this()] {
-    if (!self->exited_ && (self->pidfd_ || self->launching_))
+    if (!self->exited_ && self->sandbox_ != SandboxState::kNone)
       self->Kill(ErrorCode::kInternal, "the client went away");
   });
 }
@@ -450,7 +421,7 @@ void Execution::Abort(ErrorCode reason, std::string message) {
       self->check_cancel_->store(true, std::memory_order_relaxed);
       return self->Finish(ErrorAnswer(self->request_.request_id, reason, message));
     }
-    if (!self->exited_ && (self->pidfd_ || self->launching_)) self->Kill(reason, message);
+    if (!self->exited_ && self->sandbox_ != SandboxState::kNone) self->Kill(reason, message);
     // The shutdown answers at once: the killed sandbox's exit (and with it the verdict) can take
     // longer than the shutdown's grace on a loaded node. Its slot is freed when it is gone.
     if (self->assigned_) self->Finish(ErrorAnswer(self->request_.request_id, reason, message));

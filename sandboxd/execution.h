@@ -17,86 +17,23 @@
 #include <string_view>
 #include <vector>
 
-#include "active_requests.h"
 #include "answers.h"
 #include "config.h"
 #include "images.h"
 #include "launcher_client.h"
 #include "log.h"
+#include "prepared_request.h"
 #include "runner_events.h"
 #include "sandbox/init_report.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/schema.h"
 #include "sandboxd/unique_fd.h"
+#include "services.h"
 #include "slot_lease.h"
 #include "status_pipe.h"
 #include "zygote_health.h"
 
 namespace sandboxd {
-
-class LauncherClient;
-class CgroupManager;
-class SeccompPolicy;
-
-// What the daemon's parts share with every execution.
-struct Services {
-  NodeConfig config;
-  LauncherClient* launcher = nullptr;
-  CgroupManager* cgroups = nullptr;  // null: no cgroup limits (tests of the plain path)
-  // The compiled syscall policy, replaced on SIGHUP; each execution takes the one current when it
-  // starts. Null: no syscall filter (development only).
-  std::shared_ptr<const SeccompPolicy> seccomp() const {
-    std::lock_guard lock(*policy_mu);
-    return seccomp_policy.policy;
-  }
-  // The policy in force with its generation (1 at start, one more for each one compiled on
-  // SIGHUP) and when it was put in force: what `sandboxctl policy show` reports.
-  struct SeccompInForce {
-    std::shared_ptr<const SeccompPolicy> policy;
-    unsigned generation = 0;
-    std::chrono::steady_clock::time_point loaded;
-  };
-  SeccompInForce seccomp_in_force() const {
-    std::lock_guard lock(*policy_mu);
-    return seccomp_policy;
-  }
-  void set_seccomp(std::shared_ptr<const SeccompPolicy> policy) {
-    std::lock_guard lock(*policy_mu);
-    if (policy) ++seccomp_policy.generation;
-    seccomp_policy.policy = std::move(policy);
-    seccomp_policy.loaded = std::chrono::steady_clock::now();
-  }
-  SeccompInForce seccomp_policy;
-  std::unique_ptr<std::mutex> policy_mu = std::make_unique<std::mutex>();
-  // The kernel features the policy is compiled for (KernelFeatures::Describe()).
-  std::string seccomp_features;
-  ImageRegistry* images = nullptr;
-  // Images whose zygote could not start lately: launched without one for a while.
-  std::shared_ptr<ZygoteHealth> zygote_health = std::make_shared<ZygoteHealth>();
-};
-
-// A request that passed validation, with the node's limits applied.
-struct PreparedRequest {
-  std::string request_id;
-  std::vector<ColumnSpec> output_columns;
-  std::string script;
-  std::string kargs_json;
-  ImageInfo image;
-  SandboxLimits limits;
-  UniqueFd input_memfd;  // sealed SBXT buffer
-  std::uint64_t input_bytes = 0;
-  std::string artifacts_dir;  // empty: none
-  std::string site_dir;       // empty: none
-  std::chrono::steady_clock::time_point received;
-  // Held from acceptance until the answer is on its way (Server::TrackRequest): the daemon's
-  // shutdown waits for every one of them.
-  std::shared_ptr<const void> in_flight;
-  // Its line in `sandboxctl status`, held as long as in_flight (null in tests without a Server).
-  std::shared_ptr<ActiveRequests::Entry> active;
-  void SetPhase(RequestPhase phase) const {
-    if (active) active->set_phase(phase);
-  }
-};
 
 // At exit, once the io threads are gone and before the daemon's parts are destroyed: waits for
 // the launches and result checks still under way on their threads (they use the launcher and
@@ -105,20 +42,12 @@ struct PreparedRequest {
 void WaitForLaunchesAndChecks();
 void WaitForCleanups();
 
-// Where a sandbox's request-specific files come from when they are known at launch (a cold
-// start); a warm sandbox is launched before its request exists and gets none of them.
-struct LaunchOptions {
-  std::string artifacts_dir;  // empty: an empty Temp folder
-  std::string site_dir;       // empty: an empty /sandbox/site
-  UniqueFd input_memfd;       // the request's sealed input; empty: filled in at Assign
-  std::string request_id;     // the request a cold start is for, for its log lines (log.h)
-};
-
-// One sandbox and the one request it serves. Launch() starts the sandbox (forked from its image's
-// zygote, or a fresh interpreter with --no-zygotes), whose runner then waits for the request on
-// its control pipe. Assign() hands it the request
-// (at once for a cold start, later for a warm one from the WarmPool). A sandbox serves exactly
-// one request and is never reused.
+// One sandbox and the one request it serves. The request comes in one way, Run(): to a sandbox
+// that is ready for it (a warm one from the WarmPool, launched by Prelaunch before any request
+// existed), or to a new one launched for it then, with the request's artifacts, site packages and
+// input mounted and passed from the start. Either sandbox is forked from its image's zygote (or
+// starts a fresh interpreter with --no-zygotes), and its runner waits for the request on its
+// control pipe. A sandbox serves exactly one request and is never reused.
 class Execution : public std::enable_shared_from_this<Execution> {
  public:
   // The Execution holds `slot` until it is destroyed, which is after its sandbox is gone.
@@ -126,12 +55,13 @@ class Execution : public std::enable_shared_from_this<Execution> {
             std::unique_ptr<SlotLease> slot);
   ~Execution();
 
-  // Launches the sandbox; `launched` runs once from the io_context with the outcome. `on_idle_exit`
-  // runs if the sandbox ends before it was given a request (a warm sandbox that died).
-  void Launch(LaunchOptions options, std::function<void(Status)> launched,
-              std::function<void()> on_idle_exit = {});
-  // Gives the sandbox its request; `done` runs exactly once, from the io_context.
-  void Assign(PreparedRequest request, AnswerCallback done);
+  // The warm pool's: launches the sandbox before its request exists; `launched` runs once from
+  // the io_context with the outcome, `on_idle_exit` if the sandbox ends before it was given a
+  // request (a warm sandbox that died).
+  void Prelaunch(std::function<void(Status)> launched, std::function<void()> on_idle_exit);
+  // Runs `request` in this execution's sandbox: the prelaunched one, or one launched for it now.
+  // `done` runs exactly once, from the io_context.
+  void Run(PreparedRequest request, AnswerCallback done);
   // Ends the sandbox early (the client went away, or an idle warm sandbox is dropped).
   void Cancel();
   // For a launched sandbox waiting for its request (the warm pool's): whether its init has
@@ -148,15 +78,19 @@ class Execution : public std::enable_shared_from_this<Execution> {
   struct PreparedLaunch;
   // On the launch thread: the sandbox's cgroups, then the launcher's answer.
   StatusOr<LaunchedSandbox> LaunchOnLaunchThread(PreparedLaunch& prepared);
-  // The sandbox's command: its image's zygote forks it, or it starts its own interpreter.
-  void SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote) const;
-  // On the strand: the sandbox's pipes, memfds and LaunchRequest.
-  Status PrepareLaunch(LaunchOptions& options, PreparedLaunch& prepared);
+  // On the strand: the sandbox's launch (PrepareLaunch, then the launch thread, then LaunchDone).
+  void Launch(std::function<void(Status)> launched);
+  // On the strand: the sandbox's pipes, memfds and launch specification (launch_spec_builder.h);
+  // a sandbox launched for its request gets the request's files and input from the start.
+  Status PrepareLaunch(PreparedLaunch& prepared);
   // On the strand, after the launcher answered (off the io threads) or the preparation failed.
   void LaunchDone(const std::function<void(Status)>& launched, Status status,
                   PreparedLaunch& prepared);
-  // Sends the assigned request to a launched sandbox and arms its deadline.
-  void StartAssigned();
+  // A launch that runs past the request's deadline (a zygote still importing, a launcher busy
+  // with others) ends the request then; LaunchDone kills what it brings.
+  void ArmLaunchDeadline();
+  // Sends the request to the launched sandbox and arms its deadline.
+  void StartRequest();
   void ReadStream(Stream& stream);
   void ReadStatus();
   // What the status pipe holds now, without waiting (the answer at "done").
@@ -205,8 +139,10 @@ class Execution : public std::enable_shared_from_this<Execution> {
   boost::asio::steady_timer deadline_;
   std::chrono::steady_clock::time_point launch_start_, launched_, run_start_, run_end_;
 
-  bool launching_ = false;       // the launcher has the launch; Assign waits for it
-  bool assign_waiting_ = false;  // Assign came while launching
+  // Where the sandbox is: none asked for yet, with the launcher, or launched (launch_status_
+  // says whether it started). A request given while it is launching starts at LaunchDone.
+  enum class SandboxState { kNone, kLaunching, kLaunched };
+  SandboxState sandbox_ = SandboxState::kNone;
   bool exited_ = false;
   bool finished_ = false;
   bool checking_result_ = false;

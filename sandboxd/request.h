@@ -5,10 +5,11 @@
 #include <cstddef>
 #include <vector>
 
-#include "execution.h"
+#include "prepared_request.h"
 #include "sandboxd.pb.h"
 #include "sandboxd/json_limits.h"
 #include "sandboxd/unique_fd.h"
+#include "services.h"
 
 namespace sandboxd {
 

@@ -18,11 +18,11 @@
 #include "active_requests.h"
 #include "admission.h"
 #include "connection_limits.h"
-#include "execution.h"
 #include "input_spill.h"
 #include "metrics.h"
 #include "peer_log_limiter.h"
 #include "sandboxd/unique_fd.h"
+#include "services.h"
 #include "warm_pool.h"
 
 namespace sandboxd {

@@ -1,18 +1,14 @@
 #include "session.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "input_spill.h"
-#include "request.h"
-#include "service.h"
+#include "pipeline.h"
 #include "status_report.h"
 #include "text.h"
 
@@ -54,7 +50,7 @@ void Session::Send(Answer answer) {
 void Session::AbortExecutions(ErrorCode reason, const std::string& message) {
   std::lock_guard lock(exec_mu_);
   for (auto& [key, weak] : running_) {
-    if (auto execution = weak.lock()) execution->Abort(reason, message);
+    if (auto pipeline = weak.lock()) pipeline->Abort(reason, message);
   }
 }
 
@@ -277,189 +273,10 @@ void Session::ListImages() {
 }
 
 void Session::Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds) {
-  const std::string id = request.request_id();
-  if (server_.draining())
-    return Send(ErrorAnswer(id, ErrorCode::kOverloaded,
-                            "sandboxd is shutting down and takes no new requests; retry on "
-                            "another node or after the restart"));
-  auto prepared = PrepareRequest(request, fds, server_.services());
-  if (!prepared.ok())
-    return Send(ErrorAnswer(id, prepared.status().code(), prepared.status().message()));
-  prepared->in_flight = server_.TrackRequest();
-  prepared->active = server_.active_requests().Add(id, prepared->image.name, prepared->received);
-  if (spdlog::should_log(spdlog::level::debug)) {
-    LogFields fields = PeerFields(id);
-    fields.image = prepared->image.name;
-    LogWith(fields, spdlog::level::debug, "request '{}': accepted (image {}, {} input bytes{}{})",
-            id, prepared->image.name, prepared->input_bytes,
-            request.external_artifacts().empty()
-                ? std::string()
-                : fmt::format(", {} artifacts", request.external_artifacts().size()),
-            request.debug() ? ", debug" : "");
-  }
-  std::vector<PlannedArtifact> artifacts;
-  if (!request.external_artifacts().empty()) {
-    // The callout policy decides before any connection (and before a debug answer).
-    Status error;
-    ArtifactService* service = server_.artifacts(error);
-    if (service == nullptr) return Send(ErrorAnswer(id, error.code(), error.message()));
-    auto planned =
-        ParseArtifacts({request.external_artifacts().begin(), request.external_artifacts().end()},
-                       server_.services().config.artifacts);
-    if (!planned.ok())
-      return Send(ErrorAnswer(id, planned.status().code(), planned.status().message()));
-    if (Status s = service->CheckPolicy(*planned); !s.ok()) {
-      PeerLog(id, spdlog::level::info, "request '{}': {}", id, s.message());
-      return Send(ErrorAnswer(id, s.code(), s.message()));
-    }
-    artifacts = std::move(*planned);
-  }
-  if (request.debug()) return Send(DebugAnswer(request, *prepared));
-
-  auto shared = std::make_shared<PreparedRequest>(std::move(*prepared));
-  if (!request.spill_to_disk()) return Continue(std::move(shared), std::move(artifacts), nullptr);
-  // spill_to_disk: the input goes into a file on disk first. The copy runs on the spill
-  // service's thread (~1 s for 2 GB), never on this io thread; the daemon's memfd goes with it.
-  auto self = shared_from_this();
-  shared->SetPhase(RequestPhase::kSpilling);
-  Status spilling = server_.spill().Submit(
-      std::move(shared->input_memfd), shared->input_bytes,
-      [self, shared, artifacts, id](StatusOr<SpilledInput> spilled) {
-        asio::post(self->socket_.get_executor(), [self, shared, artifacts, id,
-                                                  spilled = std::move(spilled)]() mutable {
-          if (!spilled.ok()) {
-            self->PeerLog(id, spdlog::level::warn, "request '{}': {}", id,
-                          spilled.status().message());
-            return self->Send(ErrorAnswer(id, spilled.status().code(), spilled.status().message()));
-          }
-          if (self->IsClosed()) return;  // the file and its budget go with `spilled`
-          shared->input_memfd = std::move(spilled->file);
-          self->Continue(shared, std::move(artifacts), std::move(spilled->reservation));
-        });
-      });
-  if (!spilling.ok()) {
-    Send(ErrorAnswer(id, spilling.code(), spilling.message()));
-  }
-}
-
-void Session::Continue(std::shared_ptr<PreparedRequest> shared,
-                       std::vector<PlannedArtifact> artifacts, std::shared_ptr<const void> spill) {
-  const std::string id = shared->request_id;
-  if (artifacts.empty()) return Dispatch(std::move(shared), nullptr, std::move(spill));
-  // Downloads and bundle checks run on the artifact service's threads; the request goes on to a
-  // sandbox once its folder is ready. The folder lives until the answer is sent.
-  Status error;
-  ArtifactService* service = server_.artifacts(error);
-  const auto deadline = shared->received + std::chrono::milliseconds(shared->limits.timeout_ms);
-  auto self = shared_from_this();
-  const std::string rootfs = shared->image.rootfs;
-  shared->SetPhase(RequestPhase::kFetching);
-  LogFields log = PeerFields(id);
-  log.image = shared->image.name;
-  const bool queued = service->Submit(
-      std::move(artifacts), rootfs, deadline, std::move(log),
-      [self, shared, id, spill](StatusOr<std::shared_ptr<RequestArtifacts>> ready) {
-        if (!ready.ok())
-          return self->Send(ErrorAnswer(id, ready.status().code(), ready.status().message()));
-        if (self->IsClosed()) return;  // nobody to answer; the folder goes with `ready`
-        shared->artifacts_dir = (*ready)->temp_dir();
-        shared->site_dir = (*ready)->site_dir();
-        // Back onto the session's strand, off the download thread.
-        asio::post(self->socket_.get_executor(), [self, shared, spill, lease = std::move(*ready)] {
-          self->Dispatch(shared, lease, spill);
-        });
-      });
-  if (!queued) {
-    Send(ErrorAnswer(id, ErrorCode::kOverloaded,
-                     "too many requests are waiting for their artifacts; retry later"));
-  }
-}
-
-void Session::Dispatch(std::shared_ptr<PreparedRequest> shared,
-                       std::shared_ptr<RequestArtifacts> lease, std::shared_ptr<const void> spill) {
-  const std::string id = shared->request_id;
-  // Its artifacts or its spilled input arrived after the shutdown stopped everything.
-  if (server_.aborted())
-    return Send(ErrorAnswer(id, ErrorCode::kOverloaded, server_.abort_reason()));
-  auto self = shared_from_this();
-  // The answer path of every execution: forget it, reply. Its slot is freed when the execution
-  // is gone (SlotLease), and the warm pool refills then.
-  auto finish = [self, lease, spill](std::uint64_t key) {
-    return [self, key, lease, spill](Answer answer) {
-      self->Forget(key);
-      self->Send(std::move(answer));
-    };
-  };
-
-  // A warm sandbox when one is ready. Artifacts are mounted at launch, and a warm sandbox got a
-  // memfd for its input at launch (the daemon would copy a spilled input back into shared
-  // memory), so those start cold, with their input as fd 4 from the start.
-  const bool needs_cold_start =
-      !shared->artifacts_dir.empty() || !shared->site_dir.empty() || spill != nullptr;
-  if (auto* pool = server_.pool(); pool != nullptr && !needs_cold_start) {
-    if (auto warm = pool->Take(shared->image.name)) {
-      const std::uint64_t key = NextKey();
-      Track(key, warm);
-      warm->Assign(std::move(*shared), finish(key));
-      pool->Fill();
-      return;
-    }
-  }
-
-  // Ends the request at its deadline if it is still queued then.
-  auto queue_timer = std::make_shared<asio::steady_timer>(socket_.get_executor());
-  auto start = [self, shared, finish, queue_timer](unsigned slot) {
-    // The lease owns the slot from here until it is destroyed, whichever way this ends.
-    auto slot_lease =
-        std::make_unique<SlotLease>(self->server_.shared_admission(), slot, self->server_.Refill());
-    asio::post(self->socket_.get_executor(), [queue_timer] { queue_timer->cancel(); });
-    // The client left while this waited in the queue: nothing to run, nobody to answer.
-    if (self->IsClosed()) return;
-    const std::uint64_t key = self->NextKey();
-    shared->SetPhase(RequestPhase::kLaunching);
-    auto execution = std::make_shared<Execution>(self->server_.io(), self->server_.services(),
-                                                 shared->image, std::move(slot_lease));
-    self->Track(key, execution);
-    LaunchOptions options;
-    options.artifacts_dir = shared->artifacts_dir;
-    options.site_dir = shared->site_dir;
-    options.input_memfd.reset(::fcntl(shared->input_memfd.get(), F_DUPFD_CLOEXEC, 0));
-    options.request_id = shared->request_id;
-    execution->Launch(std::move(options), [](const Status&) {});  // Assign reports failures
-    execution->Assign(std::move(*shared), finish(key));
-  };
-  // A request still queued when the shutdown stops everything.
-  auto abort = [self, shared] {
-    self->Send(
-        ErrorAnswer(shared->request_id, ErrorCode::kOverloaded, self->server_.abort_reason()));
-  };
-  shared->SetPhase(RequestPhase::kQueued);  // until `start` has a slot (at once, if one is free)
-  const auto submitted = server_.admission().Submit(std::move(start), std::move(abort));
-  if (submitted.outcome == Admission::Outcome::kRefused)
-    return Send(ErrorAnswer(id, ErrorCode::kOverloaded,
-                            "this node is running " +
-                                std::to_string(server_.admission().running()) +
-                                " sandboxes and its queue is full; retry later"));
-  if (submitted.outcome == Admission::Outcome::kQueued) {
-    WithdrawAtDeadline(*shared, submitted.ticket, queue_timer);
-    // Idle warm sandboxes (of another image, or this one would have been taken) give their
-    // slot up to the request that waits.
-    if (auto* pool = server_.pool()) pool->YieldIdle(1);
-  }
-}
-
-void Session::WithdrawAtDeadline(const PreparedRequest& request, std::uint64_t ticket,
-                                 const std::shared_ptr<asio::steady_timer>& timer) {
-  const std::uint64_t timeout_ms = request.limits.timeout_ms;
-  timer->expires_at(request.received + std::chrono::milliseconds(timeout_ms));
-  timer->async_wait([self = shared_from_this(), ticket, id = request.request_id,
-                     timeout_ms](const boost::system::error_code& ec) {
-    if (ec || !self->server_.admission().Withdraw(ticket)) return;  // it started meanwhile
-    self->Send(ErrorAnswer(id, ErrorCode::kTimeout,
-                           "the request waited " + FormatMillis(timeout_ms) +
-                               " (its whole time limit) for a free sandbox: this node is busy; "
-                               "retry later or raise timeout_ms"));
-  });
+  const std::uint64_t key = NextKey();
+  auto pipeline = std::make_shared<ExecutePipeline>(server_, shared_from_this(), key);
+  Track(key, pipeline);
+  pipeline->Start(request, fds);
 }
 
 std::uint64_t Session::NextKey() {
@@ -467,9 +284,9 @@ std::uint64_t Session::NextKey() {
   return ++last_key_;
 }
 
-void Session::Track(std::uint64_t key, const std::shared_ptr<Execution>& execution) {
+void Session::Track(std::uint64_t key, const std::shared_ptr<ExecutePipeline>& pipeline) {
   std::lock_guard lock(exec_mu_);
-  running_[key] = execution;
+  running_[key] = pipeline;
 }
 
 void Session::Forget(std::uint64_t key) {
@@ -495,7 +312,7 @@ void Session::CancelExecutions() {
   // A client that disconnects mid-request takes its sandboxes with it.
   std::lock_guard lock(exec_mu_);
   for (auto& [key, weak] : running_) {
-    if (auto execution = weak.lock()) execution->Cancel();
+    if (auto pipeline = weak.lock()) pipeline->Cancel();
   }
 }
 

@@ -1,6 +1,6 @@
 // One client connection of the daemon (server.h accepts them): the peer check (SO_PEERCRED and
 // the connection caps), framing with its time bound, the writer with its back-pressure, and
-// dispatch by message type; an Execute request goes through its steps from here (see
+// dispatch by message type; an Execute request goes on to a pipeline of its own (pipeline.h; see
 // docs/ARCHITECTURE.md, "The flow of one Execute request").
 //
 // Frames are read and answers written on the session's strand; answers may come from any
@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "answers.h"
-#include "execution.h"
 #include "frame_writer.h"
 #include "log.h"
 #include "peer_log_limiter.h"
@@ -40,8 +39,7 @@
 
 namespace sandboxd {
 
-struct PlannedArtifact;
-class RequestArtifacts;
+class ExecutePipeline;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -57,17 +55,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Ends this client's running sandboxes with the answer `reason`: `message` (from any thread).
   void AbortExecutions(ErrorCode reason, const std::string& message);
 
-  ~Session();
-
- private:
-  // What may pile up unread behind one client before it is cut off: far more than the answers
-  // of a client that reads them one after another (each at most a few MB: the logs, since
-  // results travel in memfds), little next to the node's memory.
-  static constexpr std::size_t kMaxQueuedBytes = 64U << 20;
-  static constexpr std::size_t kMaxQueuedFrames = 1024;
-
-  // On the strand: the peer check and the connection caps, then the read loop.
-  void Begin();
+  // What an Execute request's pipeline (pipeline.h) uses of its session, from any thread: the
+  // strand its steps come back to, whether anybody is left to answer, and the session's log
+  // lines. Its one answer goes through Forget, then Send.
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
+  bool IsClosed() const;
+  void Forget(std::uint64_t key);
 
   // A log line this client caused: rate-limited per peer uid (peer_log_limiter.h), and the first
   // line through after a pause says how many were dropped. It carries the peer's uid and pid and,
@@ -91,6 +84,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // A request's debug lines (accepted, answered) use them without PeerLog's limit: they follow the
   // requests the daemon took, which its queue bounds, and at debug level every one is wanted.
   LogFields PeerFields(const std::string& request_id) const;
+
+  ~Session();
+
+ private:
+  // What may pile up unread behind one client before it is cut off: far more than the answers
+  // of a client that reads them one after another (each at most a few MB: the logs, since
+  // results travel in memfds), little next to the node's memory.
+  static constexpr std::size_t kMaxQueuedBytes = 64U << 20;
+  static constexpr std::size_t kMaxQueuedFrames = 1024;
+
+  // On the strand: the peer check and the connection caps, then the read loop.
+  void Begin();
 
   // Keeps the server's count of unsent answers in step with the writer's queue.
   void CountUnsent();
@@ -125,30 +130,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ListImages();
 
-  // An Execute request: refused during the drain, checked (request.cc), its artifact URLs held
-  // against the callout policy, answered here in debug mode, else its input staged on disk
-  // (spill_to_disk) and on to Continue.
+  // An Execute request: handed, with the descriptors of its frame, to a pipeline of its own
+  // (pipeline.h), which this session tracks until its answer (to cancel or abort its sandbox).
   void Execute(const proto::ExecuteRequest& request, std::vector<UniqueFd>& fds);
 
-  // After the input is where it runs from: fetches the artifacts (if any), then dispatches.
-  // `spill` (a spilled input's share of the node's spill budget) lives until the answer is sent.
-  void Continue(std::shared_ptr<PreparedRequest> shared, std::vector<PlannedArtifact> artifacts,
-                std::shared_ptr<const void> spill);
-
-  // Runs a prepared request in a sandbox; `lease` (its artifact folder, if any) and `spill` (its
-  // spilled input's budget, if any) live until the answer is sent.
-  void Dispatch(std::shared_ptr<PreparedRequest> shared, std::shared_ptr<RequestArtifacts> lease,
-                std::shared_ptr<const void> spill);
-
-  // A request that waits in the queue ends at its deadline (TIMEOUT), never later.
-  void WithdrawAtDeadline(const PreparedRequest& request, std::uint64_t ticket,
-                          const std::shared_ptr<boost::asio::steady_timer>& timer);
-
   std::uint64_t NextKey();
-  void Track(std::uint64_t key, const std::shared_ptr<Execution>& execution);
-  void Forget(std::uint64_t key);
-  // From any thread.
-  bool IsClosed() const;
+  void Track(std::uint64_t key, const std::shared_ptr<ExecutePipeline>& pipeline);
 
   // On the strand, as are the three below.
   void Close();
@@ -181,7 +168,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<bool> closing_ = false;  // CloseAfterFlush: only the queued answers go out
   std::mutex exec_mu_;
   std::uint64_t last_key_ = 0;
-  std::map<std::uint64_t, std::weak_ptr<Execution>> running_;
+  std::map<std::uint64_t, std::weak_ptr<ExecutePipeline>> running_;
   std::size_t counted_unsent_ = 0;  // this session's share of the server's unsent answers
   std::shared_ptr<Server::Counters> counters_;
   std::shared_ptr<PeerLogLimiter> peer_log_;

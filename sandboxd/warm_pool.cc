@@ -28,8 +28,7 @@ void WarmPool::Fill() {
           if (auto pool = weak.lock()) pool->Fill();
         }));
     Execution* raw = execution.get();
-    execution->Launch(
-        LaunchOptions{},
+    execution->Prelaunch(
         [weak, execution](const Status& status) {
           if (auto pool = weak.lock()) pool->OnLaunched(execution, status);
         },
@@ -65,7 +64,7 @@ void WarmPool::OnIdleExit(Execution* execution) {
     std::lock_guard lock(mu_);
     auto it = std::find_if(ready_.begin(), ready_.end(),
                            [execution](const auto& e) { return e.get() == execution; });
-    if (it == ready_.end()) return;  // taken just now; Assign answers for it
+    if (it == ready_.end()) return;  // taken just now; its Run answers for it
     gone = std::move(*it);
     ready_.erase(it);
   }

@@ -184,7 +184,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
   internal::LaunchRequest& request = prepared.request;
   ZygoteHealth& zygotes = *services_.zygote_health;
   if (request.from_zygote() && !zygotes.UseZygote(image_.name, Clock::now()))
-    SetSandboxCommand(request, false, "", image_.preload);
+    SetSandboxCommand(request, false, request.zygote_module_dir(), image_.preload);
   LogWith(prepared.log, spdlog::level::debug, "sandbox {}: launching{}", sandbox_id_,
           request.from_zygote() ? " from its image's zygote" : "");
   bool zygote_failed = false;
@@ -203,7 +203,7 @@ StatusOr<LaunchedSandbox> Execution::LaunchOnLaunchThread(PreparedLaunch& prepar
               "image {}: its zygote cannot start ({}); for the next {} s its sandboxes start "
               "without one (each starts its own interpreter: ~0.4 s of CPU more per request)",
               image_.name, sandbox.status().message(), backoff->count());
-    SetSandboxCommand(request, false, "", image_.preload);
+    SetSandboxCommand(request, false, request.zygote_module_dir(), image_.preload);
     sandbox = services_.launcher->Launch(request, prepared.fds);
   }
   prepared.end = Clock::now();

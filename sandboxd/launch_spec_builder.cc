@@ -20,7 +20,9 @@ void SetSandboxCommand(internal::LaunchRequest& launch, bool from_zygote,
                        const std::string& zygote_module_dir,
                        const std::vector<std::string>& preload) {
   launch.set_from_zygote(from_zygote);
-  launch.set_zygote_module_dir(from_zygote ? zygote_module_dir : "");
+  // The project's extensions: a zygote loads them; a launched sandbox mounts the folder at
+  // /sandbox/lib for the runner's C loops (runtime_images/native).
+  launch.set_zygote_module_dir(zygote_module_dir);
   launch.clear_argv();
   for (const char* arg :
        {"/usr/bin/python3", "-I", "-B",
@@ -109,7 +111,7 @@ LaunchSpecBuilder& LaunchSpecBuilder::Hostname(const std::string& name) {
 LaunchSpecBuilder& LaunchSpecBuilder::Command(bool from_zygote,
                                               const std::string& zygote_module_dir,
                                               const std::vector<std::string>& preload) {
-  if (from_zygote && !Absolute(zygote_module_dir))
+  if ((from_zygote || !zygote_module_dir.empty()) && !Absolute(zygote_module_dir))
     Error("zygote_module_dir '" + zygote_module_dir + "' is not an absolute path");
   SetSandboxCommand(spec_, from_zygote, zygote_module_dir, preload);
   return *this;

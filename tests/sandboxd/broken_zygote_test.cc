@@ -207,5 +207,28 @@ TEST_F(BrokenZygoteTest, AZygoteThatIsSlowToStartDelaysOnlyItsOwnImage) {
   EXPECT_TRUE(daemon->alive());
 }
 
+// Issue 11: a sandbox started without a zygote mounts the project's extension folder at
+// /sandbox/lib (images built by build-image have the mount point; here an overlay adds it), so
+// its runner converts text cells in C as a zygote's child does.
+TEST_F(BrokenZygoteTest, ALaunchedSandboxConvertsTextCellsWithTheRunnersCLoops) {
+  constexpr const char* kImage = "python3.11-withlib";
+  const fs::path rootfs = AddOverlayImage(kImage);
+  fs::create_directories(rootfs / "sandbox/lib");
+  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0", "--no-zygotes"});
+  ASSERT_NE(daemon, nullptr);
+  Client client = daemon->Connect();
+  Request request = Small(kImage, 0);
+  request.output_schema = "typeof(native:bool, lib:string)";
+  request.script =
+      "import os\n"
+      "import sandboxd_runtime.frames as frames\n"
+      "result = pd.DataFrame({'native': [frames._columns is not None],\n"
+      "                       'lib': [' '.join(sorted(os.listdir('/sandbox/lib')))]})\n";
+  auto outcome = client.Execute(request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().ToString();
+  EXPECT_TRUE(outcome.result().table.view().GetBool(0, 0))
+      << "/sandbox/lib holds: " << outcome.result().table.view().GetText(1, 0);
+}
+
 }  // namespace
 }  // namespace sandboxd::testing

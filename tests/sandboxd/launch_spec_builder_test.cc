@@ -76,7 +76,10 @@ TEST(LaunchSpecBuilderTest, WithoutAZygoteTheSandboxStartsItsOwnInterpreter) {
   auto built = Complete().Command(false, "/usr/lib/sandboxd/zygote", {}).Build();
   ASSERT_TRUE(built.ok()) << built.status().message();
   EXPECT_FALSE(built->from_zygote());
-  EXPECT_EQ(built->zygote_module_dir(), "");
+  // Its runner mounts the extension folder for its C loops (/sandbox/lib).
+  EXPECT_EQ(built->zygote_module_dir(), "/usr/lib/sandboxd/zygote");
+  EXPECT_FALSE(Complete().Command(false, "relative", {}).Build().ok());
+  EXPECT_TRUE(Complete().Command(false, "", {}).Build().ok());
   ASSERT_EQ(built->argv_size(), 4);
   EXPECT_EQ(built->argv(3), "/sandbox/runtime/runner.py");
   // And the fallback a launch takes when the image's zygote cannot start, on a built spec.

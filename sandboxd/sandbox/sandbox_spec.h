@@ -1,4 +1,5 @@
-// The descriptors a sandbox is started with, in the order the launcher receives them.
+// The descriptors a sandbox is started with, in the order the launcher receives them. What each
+// one carries, as the runner sees it, is the runner's contract: runtime_images/RUNNER.md.
 #pragma once
 
 #include "launcher.pb.h"
@@ -8,7 +9,7 @@ namespace sandboxd {
 
 // Indices of the descriptors that ride with a LaunchRequest frame.
 enum SandboxFdIndex : int {
-  kControlFd = 0,  // control document memfd        -> fd 3 of the UDF
+  kControlFd = 0,  // control document pipe, read end -> fd 3 of the UDF
   kInputFd = 1,    // input table: sealed memfd, or read-only spill file -> fd 4
   kOutputFd = 2,   // output table memfd             -> fd 5
   kStdoutFd = 3,   // stdout pipe, write end         -> fd 1

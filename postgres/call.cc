@@ -141,6 +141,12 @@ void RunRequest(SbxCall* call) noexcept {
 
 extern "C" {
 
+const char* sbx_code_name(int code) {
+  // The names are string literals: NUL-terminated.
+  if (code < 0 || code > static_cast<int>(sandboxd::ErrorCode::kUnavailable)) return "INTERNAL";
+  return sandboxd::ErrorCodeName(static_cast<sandboxd::ErrorCode>(code)).data();
+}
+
 SbxCall* sbx_call_new(void) {
   try {
     return new SbxCall;

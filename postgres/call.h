@@ -95,6 +95,9 @@ const char* sbx_call_message(const SbxCall* call);
 /* What the script wrote to stderr before it failed; "" when none. */
 const char* sbx_call_stderr(const SbxCall* call);
 uint64_t sbx_call_retry_after_ms(const SbxCall* call);
+/* The name of a status code ("TIMEOUT"), the client library's own; "INTERNAL" for an unknown one.
+ */
+const char* sbx_code_name(int code);
 
 uint64_t sbx_call_result_rows(const SbxCall* call);
 int sbx_call_result_isnull(const SbxCall* call, int column, uint64_t row);

@@ -170,24 +170,6 @@ static int sqlstate_of(int code) {
   }
 }
 
-static const char* code_name(int code) {
-  static const char* const names[] = {"OK",
-                                      "BAD_REQUEST",
-                                      "SCHEMA_MISMATCH",
-                                      "SCRIPT_ERROR",
-                                      "TIMEOUT",
-                                      "MEMORY_LIMIT",
-                                      "OUTPUT_LIMIT",
-                                      "POLICY_VIOLATION",
-                                      "ARTIFACT_DENIED",
-                                      "ARTIFACT_FAILED",
-                                      "IMAGE_NOT_FOUND",
-                                      "OVERLOADED",
-                                      "INTERNAL",
-                                      "UNAVAILABLE"};
-  return code >= 0 && code < (int)lengthof(names) ? names[code] : "INTERNAL";
-}
-
 /* Reports a failed call as a PostgreSQL error (the call itself is freed with the statement's
  * memory, by free_call_callback): "sandboxd CODE: message" with the message's last
  * line (a traceback's exception) in the message and the whole of a multi-line message (the
@@ -220,7 +202,7 @@ static void report_call_error(SbxCall* call) {
     appendStringInfo(&detail, "stderr:\n%s", script_stderr);
   }
   ereport(ERROR,
-          (errcode(sqlstate_of(code)), errmsg("sandboxd %s: %s", code_name(code), headline),
+          (errcode(sqlstate_of(code)), errmsg("sandboxd %s: %s", sbx_code_name(code), headline),
            detail.len > 0 ? errdetail_internal("%s", detail.data) : 0,
            retry_after_ms > 0 ? errhint("Retry after %llu ms.", (unsigned long long)retry_after_ms)
                               : 0));

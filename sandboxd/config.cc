@@ -105,7 +105,9 @@ Status LoadConfigFile(const std::string& path, NodeConfig& config) {
                                          "launcher_timeout_s",
                                          "metrics_listen",
                                          "user",
-                                         "log_format"};
+                                         "log_format",
+                                         "zygotes",
+                                         "zygote_module_dir"};
     for (const auto& [key, value] : doc.items()) {
       if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown))
         return {ErrorCode::kInternal, path + ": unknown key '" + key + "'"};

@@ -214,7 +214,16 @@ TEST_F(BrokenZygoteTest, ALaunchedSandboxConvertsTextCellsWithTheRunnersCLoops) 
   constexpr const char* kImage = "python3.11-withlib";
   const fs::path rootfs = AddOverlayImage(kImage);
   fs::create_directories(rootfs / "sandbox/lib");
-  auto daemon = DaemonProcess::Start({"--warm-sandboxes", "0", "--no-zygotes"});
+  // The build's extension folder may lie below a private folder (a fresh clone in mktemp -d),
+  // out of the reach of a launched sandbox's root: a searchable copy of it.
+  const fs::path lib = dir_ / "lib";
+  fs::create_directories(lib);
+  for (const auto& entry : fs::directory_iterator(fs::path(test_paths::kBinaryDir) / "zygote"))
+    fs::copy_file(entry.path(), lib / entry.path().filename());
+  DaemonOptions options;
+  options.config_json = R"({"zygote_module_dir": ")" + lib.string() + R"("})";
+  options.extra_args = {"--warm-sandboxes", "0", "--no-zygotes"};
+  auto daemon = DaemonProcess::Start(options);
   ASSERT_NE(daemon, nullptr);
   Client client = daemon->Connect();
   Request request = Small(kImage, 0);
